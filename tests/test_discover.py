@@ -1,0 +1,141 @@
+"""discover / discover_by_behaviour on real modules, and get/set keeping each slot's form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from bnconform.discover import Discovery, Slot, discover, discover_by_behaviour
+from bnconform.target import load_target
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bn_variants.py"
+
+
+def fixture(name: str):
+    return load_target(f"{FIXTURES}:{name}").obj
+
+
+def names(found: Discovery) -> dict[str, tuple[str, str, str]]:
+    return {role: (s.name, s.kind, s.found_by) for role, s in found.slots.items()}
+
+
+def test_torch_batchnorm_all_roles() -> None:
+    bn = nn.BatchNorm2d(3)
+    found = discover(bn, 3)
+    assert names(found) == {
+        "weight": ("weight", "parameter", "name"),
+        "bias": ("bias", "parameter", "name"),
+        "running_mean": ("running_mean", "buffer", "name"),
+        "running_var": ("running_var", "buffer", "name"),
+        "num_batches_tracked": ("num_batches_tracked", "buffer", "name"),
+    }
+    assert found.get(bn, "running_var") is bn.running_var
+    assert found.kind("weight") == "parameter" and found.has("bias")
+
+
+def test_torch_batchnorm_without_affine_or_stats() -> None:
+    found = discover(nn.BatchNorm1d(4, affine=False, track_running_stats=False), 4)
+    assert found.slots == {}
+    assert found.get(nn.BatchNorm1d(4), "weight") is None
+
+
+def test_gamma_beta_parameters_and_attribute_running_stats() -> None:
+    module = fixture("D2LBatchNorm")(3, 4)
+    found = discover(module, 3)
+    assert names(found) == {
+        "weight": ("gamma", "parameter", "name"),
+        "bias": ("beta", "parameter", "name"),
+        "running_mean": ("moving_mean", "attribute", "name"),
+        "running_var": ("moving_var", "attribute", "name"),
+    }
+
+
+def test_set_keeps_attribute_shape_and_rebinds() -> None:
+    module = fixture("D2LBatchNorm")(3, 4)
+    found = discover(module, 3)
+    old = module.moving_mean
+    found.set(module, "running_mean", torch.tensor([1.0, 2.0, 3.0]))
+    assert module.moving_mean.shape == (1, 3, 1, 1) and module.moving_mean is not old
+    assert found.get(module, "running_mean").flatten().tolist() == [1.0, 2.0, 3.0]
+
+
+def test_set_parameter_in_place_keeps_kind_and_dtype() -> None:
+    module = fixture("D2LBatchNorm")(3, 4).double()
+    found = discover(module, 3)
+    gamma = module.gamma
+    found.set(module, "weight", torch.tensor([2.0, 3.0, 4.0]))
+    assert module.gamma is gamma and isinstance(module.gamma, nn.Parameter)
+    assert gamma.shape == (1, 3, 1, 1) and gamma.dtype == torch.float64
+    assert gamma.requires_grad and gamma.flatten().tolist() == [2.0, 3.0, 4.0]
+
+
+def test_set_buffer_and_scalar_counter() -> None:
+    bn = nn.BatchNorm2d(2)
+    found = discover(bn, 2)
+    found.set(bn, "running_var", torch.tensor([5.0, 6.0]))
+    found.set(bn, "num_batches_tracked", torch.tensor(7))
+    assert bn.running_var.tolist() == [5.0, 6.0] and "running_var" in dict(bn.named_buffers())
+    assert bn.num_batches_tracked.item() == 7 and bn.num_batches_tracked.dtype == torch.long
+    with pytest.raises(ValueError):
+        found.set(bn, "running_mean", torch.zeros(3))
+
+
+def test_wrapper_holding_batchnorm() -> None:
+    module = fixture("Wrapper")(3)
+    found = discover(module, 3)
+    assert found.slots["weight"].name == "bn.weight"
+    assert found.slots["running_mean"] == Slot("running_mean", "bn.running_mean", "buffer", "name")
+    assert found.get(module, "running_mean") is module.bn.running_mean
+
+
+def test_numel_must_match_num_features() -> None:
+    class Mixed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mean = torch.zeros(5)  # wrong size: not a running mean for C=3
+            self.register_buffer("pop_mean", torch.zeros(3))
+            self.w = nn.Parameter(torch.ones(3))
+            self.register_buffer("weight", torch.ones(3))  # a buffer loses to a Parameter
+
+    found = discover(Mixed(), 3)
+    assert found.slots["running_mean"].name == "pop_mean"
+    assert found.slots["weight"].name == "w"
+
+
+def test_running_std_is_recorded() -> None:
+    class StdBN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("running_std", torch.ones(3))
+
+    slot = discover(StdBN(), 3).slots["running_var"]
+    assert slot.name == "running_std" and slot.holds_std
+
+
+def test_discover_by_behaviour_finds_odd_buffers() -> None:
+    module = fixture("OddBuffers")(3).train()
+    x = torch.randn(8, 3, 2, 2) * 0.5 + 4.0
+    mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+    found = discover_by_behaviour(module, 3, lambda: module(x), mean, var)
+    assert names(found) == {
+        "running_mean": ("aaa", "buffer", "behaviour"),
+        "running_var": ("bbb", "buffer", "behaviour"),
+    }
+
+
+def test_discover_by_behaviour_keeps_name_matches() -> None:
+    bn = nn.BatchNorm2d(3).train()
+    x = torch.randn(4, 3, 2, 2) + 3.0
+    called = []
+    found = discover_by_behaviour(bn, 3, lambda: called.append(bn(x)), x.mean((0, 2, 3)),
+                                  x.var((0, 2, 3)))
+    assert found.slots["running_mean"].found_by == "name" and not called
+
+
+def test_discovery_is_frozen() -> None:
+    found = discover(nn.BatchNorm1d(2), 2)
+    with pytest.raises(TypeError):
+        found.slots["weight"] = found.slots["bias"]  # type: ignore[index]
