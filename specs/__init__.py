@@ -1,0 +1,1 @@
+"""Built-in spec files (TOML). This folder ships as the package `bnconform.builtin_specs`."""
