@@ -1,0 +1,60 @@
+"""The typed public API: run a conformance check and get the canonical result dict."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bnconform.construct import Builder
+from bnconform.context import RunContext, RunSettings
+from bnconform.errors import UsageError
+from bnconform.fingerprint import fingerprint
+from bnconform.plots import plot_data
+from bnconform.registry import known_codes
+from bnconform.result import assemble
+from bnconform.runner import run_checks
+from bnconform.spec import load_spec
+from bnconform.target import load_target
+
+FAIL_ON = ("error", "warning", "info")
+
+
+def run_check(
+    target: str,
+    *,
+    spec: str = "pytorch",
+    init: Mapping[str, object] | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    profile: str = "default",
+    ignore: Iterable[str] = (),
+    fail_on: str = "error",
+    timeout_s: float = 10.0,
+) -> dict[str, Any]:
+    """Check `target` ("module:Name" or "file.py:Name") against `spec`; raises UsageError on bad input."""
+    started = time.perf_counter()
+    ignore = validate_codes(ignore)
+    if fail_on not in FAIL_ON:
+        raise UsageError(f"--fail-on {fail_on!r} is not one of {', '.join(FAIL_ON)}")
+    loaded_spec = load_spec(spec)
+    loaded_target = load_target(target)
+    builder = Builder(loaded_target, init)
+    settings = RunSettings(seed=seed, device=device, profile=profile, timeout_s=timeout_s)
+    ctx = RunContext(loaded_spec, builder, settings)
+    checks = run_checks(ctx, ignore)
+    return assemble(
+        ctx=ctx, target=loaded_target, checks=checks, fingerprint=fingerprint(ctx),
+        plots=plot_data(ctx, checks), duration=time.perf_counter() - started,
+        settings={"seed": seed, "devices": [device], "profile": profile, "fail_on": fail_on,
+                  "ignore": sorted(ignore), "timeout_s": timeout_s},
+    )
+
+
+def validate_codes(codes: Iterable[str]) -> list[str]:
+    known = known_codes()
+    codes = list(codes)
+    for code in codes:
+        if code not in known:
+            raise UsageError(f"--ignore {code!r} is not a finding code; known codes: {', '.join(known)}")
+    return codes

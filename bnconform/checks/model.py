@@ -1,0 +1,174 @@
+"""The module as a model: affine parameters, gradients and state_dict."""
+
+from __future__ import annotations
+
+from bnconform.context import RunContext
+from bnconform.findings import Severity
+from bnconform.probes import basics, model
+from bnconform.registry import Verdict, check, failed, passed, skipped
+from bnconform.repro import attr, snippet
+
+FORWARD = ("forward-failed",)
+
+
+def affine_slots(ctx: RunContext) -> list[str]:
+    found = ctx.probe(basics.found_tensors)
+    return [role for role in ("weight", "bias") if found.has(role)]
+
+
+@check(
+    "affine-params",
+    area="affine",
+    title="gamma and beta are trainable Parameters",
+    severity="error",
+    why="If gamma/beta are plain tensors or buffers the optimizer never updates them: the layer cannot learn"
+    " its scale and shift, silently.",
+    hint="Create them as nn.Parameter(torch.ones(C)) and nn.Parameter(torch.zeros(C)).",
+    requires=FORWARD,
+)
+def affine_params(ctx: RunContext) -> Verdict:
+    found = ctx.probe(basics.found_tensors)
+    roles = affine_slots(ctx)
+    if not roles:
+        return failed(
+            "No learnable weight (gamma) or bias (beta) found",
+            expected="weight and bias Parameters of shape (C,)",
+            observed="none found",
+            severity=Severity.WARNING,
+            repro=snippet(ctx, ["print(dict(bn.named_parameters()))"]),
+        )
+    wrong = {found.slots[r].name: found.kind(r) for r in roles if found.kind(r) != "parameter"}
+    if not wrong:
+        return passed()
+    described = ", ".join(f"{name} is a {'plain attribute' if kind == 'attribute' else kind}" for name, kind in wrong.items())
+    return failed(
+        f"Affine tensors are not trainable Parameters: {described}",
+        expected="nn.Parameter",
+        observed=described,
+        repro=snippet(ctx, ["print([name for name, _ in bn.named_parameters()])"]),
+    )
+
+
+AFFINE = ("affine-params",)
+
+
+@check(
+    "affine-init",
+    area="affine",
+    title="gamma and beta start at the spec's values (ones and zeros)",
+    severity="warning",
+    why="Another initialisation changes the network's function at step 0 and breaks reproduction of"
+    " published training recipes.",
+    hint="Initialise gamma with ones and beta with zeros.",
+    requires=FORWARD,
+)
+def affine_init(ctx: RunContext) -> Verdict:
+    if len(affine_slots(ctx)) < 2:
+        return skipped("no weight and bias found")
+    obs = ctx.probe(model.affine)
+    spec = ctx.spec
+    wrong = [f"{role} = {[round(v, 4) for v in vals[:4]]}" for role, vals, init in (
+        ("weight", obs.init_weight, spec.weight_init), ("bias", obs.init_bias, spec.bias_init))
+        if any(abs(v - init) > 1e-9 for v in vals)]
+    if not wrong:
+        return passed()
+    return failed(
+        "Initial affine parameters differ from the spec: " + "; ".join(wrong),
+        expected=f"weight = {spec.weight_init:g}, bias = {spec.bias_init:g}",
+        observed="; ".join(wrong),
+        repro=snippet(ctx, [f"print({attr(ctx, 'weight', 'weight')}, {attr(ctx, 'bias', 'bias')})"]),
+    )
+
+
+@check(
+    "affine-apply",
+    area="affine",
+    title="The output is gamma * x_hat + beta",
+    severity="error",
+    why="At initialisation (gamma=1, beta=0) a wrong affine formula is invisible; it shows only after training"
+    " moves gamma and beta, as a silently worse model.",
+    hint="Return gamma * x_hat + beta, with gamma and beta reshaped to broadcast along the channel axis.",
+    requires=FORWARD,
+)
+def affine_apply(ctx: RunContext) -> Verdict:
+    if len(affine_slots(ctx)) < 2:
+        return skipped("no weight and bias found")
+    obs = ctx.probe(model.affine)
+    tol = model.EXACT_TOL.get(ctx.dtype, 1e-5) * 100
+    if obs.error <= tol:
+        return passed(relative_error=obs.error)
+    w, b = attr(ctx, "weight", "weight"), attr(ctx, "bias", "bias")
+    return failed(
+        f"With non-trivial gamma/beta the output is not gamma * x_hat + beta"
+        + (f": {obs.explanation}" if obs.explanation else ""),
+        expected="gamma * x_hat + beta",
+        observed=obs.explanation or f"relative error {obs.error:.3g}",
+        repro=snippet(ctx, [
+            "bn.train()", "with torch.no_grad():",
+            f"    {w}.fill_(1.0); {b}.fill_(0.0)", "    x_hat = bn(x)",
+            f"    {w}.fill_(2.0); {b}.fill_(0.5)", "    y = bn(x)",
+            "print('max error:', (y - (2.0 * x_hat + 0.5)).abs().max())",
+        ]),
+    )
+
+
+@check(
+    "grad-mismatch",
+    area="gradients",
+    title="Input and parameter gradients match the reference",
+    severity="error",
+    why="Statistics detached from the graph (or a wrong hand-written backward) give wrong input gradients:"
+    " the network still trains, only worse.",
+    hint="Keep mean and var in the autograd graph (no .detach()/.data/.item() in the normalization path);"
+    " for a custom backward, compare with torch.autograd.gradcheck.",
+    requires=("reduction-axes", "norm-variance-estimator", "train-uses-running-stats", "affine-apply"),
+)
+def grad_mismatch(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(model.gradients)
+    wrong = {k: v for k, v in obs.errors.items() if not v <= obs.tolerance}
+    if not wrong:
+        return passed(**obs.errors)
+    described = ", ".join(f"{k}: {'missing' if v == float('inf') else f'relative error {v:.3g}'}" for k, v in wrong.items())
+    return failed(
+        f"Gradients differ from the reference ({described})",
+        expected=f"relative error <= {obs.tolerance:g}",
+        observed=described,
+        repro=snippet(ctx, [
+            "x.requires_grad_(True)", "bn.train()", "bn(x).pow(3).sum().backward()",
+            "ref = torch.nn.functional.batch_norm(x.detach().requires_grad_(True), None, None, training=True)",
+            "# compare x.grad with the reference gradient of ref.pow(3).sum()",
+        ]),
+    )
+
+
+@check(
+    "state-dict",
+    area="state",
+    title="state_dict round-trips after training (and loads into/from torch.nn.BatchNorm)",
+    severity="error",
+    why="Checkpoints that lose or misname running statistics restore a different model; a state_dict that"
+    " torch.nn.BatchNorm cannot load blocks swapping implementations and pretrained weights.",
+    hint="Keep running statistics in registered buffers named like torch.nn.BatchNorm's (weight, bias,"
+    " running_mean, running_var, num_batches_tracked) with shape (C,).",
+    requires=FORWARD,
+)
+def state_dict(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(model.state_dict)
+    if obs.round_trip:
+        return failed(
+            f"state_dict does not round-trip: {obs.round_trip}",
+            expected="a fresh module loaded with the trained state_dict gives the same eval output",
+            observed=obs.round_trip,
+            repro=snippet(ctx, ["bn.train(); bn(x)", "fresh = type(bn)(*[]) if False else None  # rebuild like above",
+                                "print(sorted(bn.state_dict()))"]),
+        )
+    if obs.interop not in ("", "n/a"):
+        return failed(
+            f"state_dict is not interchangeable with torch.nn.BatchNorm: {obs.interop}",
+            expected="loads into and from torch.nn.BatchNorm with the same eval output",
+            observed=obs.interop,
+            severity=Severity.WARNING,
+            repro=snippet(ctx, ["print(sorted(bn.state_dict()))",
+                                "print(sorted(torch.nn.BatchNorm2d(3).state_dict()))"]),
+        )
+    return passed(interop=obs.interop or "ok")

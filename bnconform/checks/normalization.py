@@ -1,0 +1,240 @@
+"""Training-mode normalization: reduction axes, variance estimator, eps, numerical stability."""
+
+from __future__ import annotations
+
+import math
+
+from bnconform.context import RunContext
+from bnconform.probes import basics, statistics
+from bnconform.registry import Verdict, check, failed, passed, skipped
+from bnconform.repro import axes_expr, fmt, snippet
+
+FORWARD = ("forward-failed",)
+
+
+def describe_axes(axes: tuple[int, ...] | None, rank: int, channel_axis: int) -> str:
+    if axes is None:
+        return "no reduction explains the output"
+    names = axis_names(rank, channel_axis)
+    kept = [names[a] for a in range(rank) if a not in axes]
+    label = f"over ({', '.join(names[a] for a in axes)})"
+    if kept == [names[channel_axis % rank]]:
+        return f"{label}: per channel"
+    if 0 not in axes:
+        return f"{label}: per sample (LayerNorm/InstanceNorm-like)"
+    return f"{label}: separate statistics per ({', '.join(kept)}) position"
+
+
+def axis_names(rank: int, channel_axis: int) -> list[str]:
+    spatial = {2: [], 3: ["L"], 4: ["H", "W"], 5: ["D", "H", "W"]}[rank]
+    return ["N", *spatial, "C"] if channel_axis == -1 else ["N", "C", *spatial]
+
+
+def structures(ctx: RunContext) -> list[statistics.Structure]:
+    return [ctx.probe(statistics.structure, rank) for rank in ctx.probe(basics.rank_support).accepted]
+
+
+
+@check(
+    "reduction-axes",
+    area="normalization",
+    title="Statistics are reduced over the spec's axes (per channel over N and spatial axes)",
+    severity="error",
+    why="Per-position or per-sample statistics are a different layer (LayerNorm/InstanceNorm): outputs"
+    " depend on other samples in the wrong way and eval diverges from training.",
+    hint="Reduce over every axis except the channel axis: x.mean(dim=(0, 2, 3)) for (N, C, H, W).",
+    requires=FORWARD,
+)
+def reduction_axes(ctx: RunContext) -> Verdict:
+    wrong = [s for s in structures(ctx) if s.axes != ctx.spec.axes_for_rank(s.rank)]
+    if not wrong:
+        return passed()
+    s = wrong[0]
+    axis = ctx.spec.channel_axis
+    observed = "; ".join(f"rank {w.rank}: {describe_axes(w.axes, w.rank, axis)}" for w in wrong)
+    return failed(
+        f"Training statistics are not reduced over the spec's axes ({observed})",
+        expected=f"rank {s.rank}: {describe_axes(ctx.spec.axes_for_rank(s.rank), s.rank, axis)}",
+        observed=observed,
+        repro=snippet(ctx, [
+            "bn.train()", "y = bn(x)",
+            f"print('per-channel mean of y (should be ~0):', y.mean(dim={axes_expr(ctx)}))",
+        ]),
+        details={"observed_axes": {str(w.rank): list(w.axes) if w.axes else None for w in wrong}},
+    )
+
+
+def primary_structure(ctx: RunContext) -> statistics.Structure:
+    return ctx.probe(statistics.structure, ctx.primary_rank)
+
+
+NORMALIZATION = ("reduction-axes",)
+
+
+@check(
+    "train-uses-running-stats",
+    area="normalization",
+    title="Training normalizes with the batch statistics",
+    severity="error",
+    why="Normalizing with running statistics in training removes BatchNorm's effect on optimisation and"
+    " makes gradients ignore the batch statistics.",
+    hint="In training mode use the current batch's mean and variance; use running statistics only in eval.",
+    requires=NORMALIZATION,
+)
+def train_uses_running_stats(ctx: RunContext) -> Verdict:
+    s = primary_structure(ctx)
+    if s.source != "running":
+        return passed(source=s.source)
+    return failed(
+        "Training-mode output is normalized with the running statistics, not the batch's",
+        expected="batch statistics",
+        observed="running statistics",
+        repro=snippet(ctx, ["bn.train()", "y = bn(x)", f"print('per-channel mean of y (should be ~0):', y.mean(dim={axes_expr(ctx)}))"]),
+    )
+
+
+@check(
+    "norm-variance-estimator",
+    area="normalization",
+    title="Training normalizes with the spec's variance estimator",
+    severity="error",
+    why="Normalizing with the unbiased variance shrinks outputs by sqrt((n-1)/n): large for small batches,"
+    " and inconsistent with the running statistics used in eval.",
+    hint="Normalize with the biased variance: x.var(dim=axes, unbiased=False).",
+    requires=NORMALIZATION,
+)
+def norm_variance_estimator(ctx: RunContext) -> Verdict:
+    s = primary_structure(ctx)
+    if s.estimator == ctx.spec.norm_variance:
+        return passed(ratio=s.ratio)
+    if s.estimator in ("other", "n/a"):
+        return skipped(f"the normalizing variance matches neither estimator (ratio {fmt(s.ratio)})")
+    n = s.values_per_channel
+    return failed(
+        f"Training normalizes with the {s.estimator} variance; the spec uses the {ctx.spec.norm_variance} one",
+        expected=f"{ctx.spec.norm_variance} variance (n = {n} values per channel)",
+        observed=f"{s.estimator} variance (ratio to biased {fmt(s.ratio)}; n/(n-1) = {fmt(n / (n - 1))})",
+        repro=snippet(ctx, ["bn.train()", "y = bn(x)", f"print('per-channel biased var of y (should be ~1):', y.var(dim={axes_expr(ctx)}, unbiased=False))"]),
+    )
+
+
+def eps_observation(ctx: RunContext) -> statistics.EpsObservation:
+    estimator = primary_structure(ctx).estimator
+    if estimator not in ("biased", "unbiased"):
+        estimator = ctx.spec.norm_variance
+    return ctx.probe(statistics.eps_behaviour, estimator)
+
+
+
+EPS_REPRO = [
+    "bn.train()",
+    "x = x * 1e-3  # variance comparable to eps",
+    "y = bn(x)",
+]
+
+
+@check(
+    "eps-placement",
+    area="normalization",
+    title="eps is added to the variance inside the square root",
+    severity="warning",
+    why="(x - mean) / (sqrt(var) + eps) differs from (x - mean) / sqrt(var + eps) when the variance is"
+    " comparable to eps: channels with tiny variance are scaled differently from every framework.",
+    hint="Use (x - mean) / torch.sqrt(var + eps).",
+    requires=NORMALIZATION,
+)
+def eps_placement(ctx: RunContext) -> Verdict:
+    obs = eps_observation(ctx)
+    if obs.placement == "untested":
+        return skipped("the constructor takes no eps argument")
+    if obs.placement != "outside-sqrt" or ctx.spec.eps_placement == "outside-sqrt":
+        return passed(placement=obs.placement)
+    return failed(
+        f"With eps={obs.requested} the output matches (x - mean) / (sqrt(var) + eps)",
+        expected=ctx.spec.eps_placement,
+        observed="outside-sqrt",
+        repro=snippet(ctx, [*EPS_REPRO, f"print(y.var(dim={axes_expr(ctx)}, unbiased=False))  # compare with var/(var+eps)"], eps=obs.requested),
+    )
+
+
+@check(
+    "eps-ignored",
+    area="normalization",
+    title="The constructor's eps is used",
+    severity="warning",
+    why="A hard-coded eps ignores the value a port passes (Keras uses 1e-3), so channels with small"
+    " variance are normalized differently from the source model.",
+    hint="Store the constructor's eps and use it in the normalization.",
+    requires=NORMALIZATION,
+)
+def eps_ignored(ctx: RunContext) -> Verdict:
+    obs = eps_observation(ctx)
+    if obs.placement == "untested":
+        return skipped("the constructor takes no eps argument")
+    if obs.placement != "ignored":
+        return passed(explicit=obs.explicit_value)
+    return failed(
+        f"Constructed with eps={obs.requested}, the module adds {fmt(obs.explicit_value)} to the variance",
+        expected=f"eps {obs.requested}",
+        observed=f"eps {fmt(obs.explicit_value)}",
+        repro=snippet(ctx, [*EPS_REPRO], eps=obs.requested),
+    )
+
+
+@check(
+    "eps-default",
+    area="normalization",
+    title="The default eps is the spec's",
+    severity="warning",
+    why="A different default eps (1e-3 vs 1e-5) changes every output whose channel variance is small;"
+    " ported models drift.",
+    hint="Use the spec's default eps (PyTorch 1e-5, Keras 1e-3).",
+    requires=NORMALIZATION,
+)
+def eps_default(ctx: RunContext) -> Verdict:
+    obs = eps_observation(ctx)
+    if obs.placement in ("other",):
+        return skipped("the eps behaviour matches no formula; see eps-placement/output-mismatch")
+    expected = ctx.spec.eps
+    if math.isclose(obs.default_value, expected, rel_tol=0.1):
+        return passed(default=obs.default_value)
+    return failed(
+        f"A default-built module adds {fmt(obs.default_value)} to the variance; the spec's eps is {expected:g}",
+        expected=f"eps {expected:g}",
+        observed=f"eps {fmt(obs.default_value)}",
+        repro=snippet(ctx, [*EPS_REPRO]),
+    )
+
+
+@check(
+    "unstable-variance",
+    area="normalization",
+    title="The variance is numerically stable for large means and small spread (float32)",
+    severity="error",
+    why="E[x^2] - E[x]^2 cancels catastrophically in float32 when |mean| >> std (e.g. un-normalized"
+    " inputs, mean 3000, std 1): the variance becomes garbage or negative and outputs explode or NaN.",
+    hint="Compute the variance as ((x - mean) ** 2).mean(...) or use torch.var_mean; accumulate half"
+    " inputs in float32.",
+    requires=NORMALIZATION,
+)
+def unstable_variance(ctx: RunContext) -> Verdict:
+    if ctx.spec.variance_algorithm == "fast":
+        return skipped("the spec's convention computes E[x^2] - E[x]^2 (fast variance)")
+    estimator = primary_structure(ctx).estimator
+    obs = ctx.probe(statistics.stability, estimator if estimator in ("biased", "unbiased") else ctx.spec.norm_variance)
+    if obs.relative_error <= 0.05:
+        return passed(relative_error=obs.relative_error)
+    return failed(
+        f"In float32 with mean {obs.mean_offset:g} and std ~1 the normalizing variance is off by {obs.relative_error:.3g} (relative)",
+        expected="relative error <= 0.05",
+        observed=f"relative error {obs.relative_error:.3g}",
+        repro="\n".join([
+            *snippet(ctx, []).splitlines()[:3],
+            "bn = bn.float()",
+            f"x = (torch.randn({ctx.shape(ctx.primary_rank, 4)}) + {obs.mean_offset:g}).float()",
+            "bn.train()",
+            "y = bn(x)",
+            f"print(y.var(dim={axes_expr(ctx)}, unbiased=False))  # should be ~1",
+        ]),
+    )
+

@@ -1,0 +1,155 @@
+"""Training outputs against the spec's reference on inputs drawn by hypothesis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+
+from bnconform.context import RunContext
+from bnconform.errors import UserCodeError
+from bnconform.probes import basics
+from bnconform.probes.common import forward, prepare
+from bnconform.reference import Behaviour, train_forward
+from bnconform.registry import Verdict, check, failed, passed
+
+EXAMPLES = {"default": 20, "thorough": 200}
+EXPLAINED_BY = (
+    "reduction-axes", "norm-variance-estimator", "train-uses-running-stats", "eps-placement",
+    "eps-ignored", "eps-default", "affine-apply",
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    shape: tuple[int, ...]  # channels-first
+    means: list[float]
+    stds: list[float]
+    gamma: list[float]
+    beta: list[float]
+    salt: int
+
+
+def cases(ranks: tuple[int, ...], channels: int) -> st.SearchStrategy[Case]:
+    per_channel = st.lists(st.floats(-5, 5, allow_nan=False), min_size=channels, max_size=channels)
+    spreads = st.lists(st.floats(0.1, 5, allow_nan=False), min_size=channels, max_size=channels)
+
+    @st.composite
+    def draw(draw_: Any) -> Case:
+        rank = draw_(st.sampled_from(ranks))
+        spatial = [draw_(st.integers(1, 3)) for _ in range(rank - 2)]
+        shape = (draw_(st.integers(2, 4)), channels, *spatial)
+        return Case(shape, draw_(per_channel), draw_(spreads), draw_(per_channel), draw_(per_channel),
+                    draw_(st.integers(0, 2**16)))
+
+    return draw()
+
+
+@dataclass
+class Comparison:
+    error: float  # largest |observed - expected| / allowed; > 1 fails
+    expected: torch.Tensor
+    observed: torch.Tensor
+
+
+def compare(ctx: RunContext, case: Case) -> Comparison:
+    prep = prepare(ctx, len(case.shape), gamma=case.gamma, beta=case.beta)
+    z = torch.randn(case.shape, generator=ctx.generator(case.salt), dtype=torch.float64)
+    view = [1] * len(case.shape)
+    view[1] = -1
+    x = ctx.to_layout(torch.tensor(case.means).reshape(view) + torch.tensor(case.stds).reshape(view) * z)
+    x = x.to(ctx.device, ctx.dtype)
+    y = forward(ctx, prep.module, x).detach().double().cpu()
+    weight = torch.tensor(case.gamma, dtype=torch.float64) if prep.discovery.has("weight") else None
+    bias = torch.tensor(case.beta, dtype=torch.float64) if prep.discovery.has("bias") else None
+    expected, _ = train_forward(Behaviour.from_spec(ctx.spec), x.double().cpu(), None, weight, bias)
+    if y.shape != expected.shape or not torch.isfinite(y).all():
+        return Comparison(float("inf"), expected, y)
+    tol = ctx.spec.tolerance(str(ctx.dtype))
+    allowed = tol.atol + tol.rtol * expected.abs() + 16 * torch.finfo(ctx.dtype).eps * conditioning(x)
+    return Comparison(float(((y - expected).abs() / allowed).max()), expected, y)
+
+
+def conditioning(x: torch.Tensor) -> float:
+    """|mean| / std: how much rounding of x the normalization amplifies."""
+    xs = x.double()
+    return float(xs.abs().max() / xs.std().clamp_min(1e-12)) + 1.0
+
+
+@check(
+    "output-mismatch",
+    area="normalization",
+    title="Training outputs match the spec's reference on generated inputs",
+    severity="error",
+    why="The output differs from the spec's BatchNorm in a way no more specific check explains: the model"
+    " computes something else than it claims.",
+    hint="Run the reproduction (the minimal failing input) and compare your forward with the spec's"
+    " formula step by step.",
+    requires=("forward-failed", *EXPLAINED_BY),
+)
+def output_mismatch(ctx: RunContext) -> Verdict:
+    ranks = ctx.probe(basics.rank_support).accepted
+    failure: dict[str, Any] = {}
+
+    @settings(max_examples=EXAMPLES.get(ctx.settings.profile, 20), database=None, deadline=None,
+              suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False)
+    @seed(ctx.settings.seed)
+    @given(cases(ranks, ctx.channels))
+    def matches_reference(case: Case) -> None:
+        try:
+            result = compare(ctx, case)
+        except UserCodeError as error:
+            failure.update(case=case, error=str(error))
+            raise AssertionError(str(error)) from None
+        if result.error > 1:
+            failure.update(case=case, comparison=result)
+            raise AssertionError(f"error ratio {result.error}")
+
+    try:
+        matches_reference()
+    except AssertionError:
+        return mismatch(ctx, failure)
+    return passed(examples=EXAMPLES.get(ctx.settings.profile, 20))
+
+
+def mismatch(ctx: RunContext, failure: dict[str, Any]) -> Verdict:
+    case: Case = failure["case"]
+    described = (f"shape {list(case.shape)}, channel means {rounded(case.means)}, stds {rounded(case.stds)},"
+                 f" gamma {rounded(case.gamma)}, beta {rounded(case.beta)}")
+    if "error" in failure:
+        return failed(f"Forward raised on a generated input ({described}): {failure['error']}",
+                      expected="a finite output", observed=failure["error"], repro=repro(ctx, case))
+    comparison: Comparison = failure["comparison"]
+    worst = float((comparison.observed - comparison.expected).abs().max())
+    return failed(
+        f"Training output differs from the reference on the minimal input {described}",
+        expected="output within the spec's tolerance of the reference",
+        observed=f"max abs difference {worst:.3g} ({comparison.error:.3g} x the allowed error)",
+        repro=repro(ctx, case),
+        details={
+            "expected_values": comparison.expected.reshape(-1)[:200].tolist(),
+            "observed_values": comparison.observed.reshape(-1)[:200].tolist(),
+        },
+    )
+
+
+def rounded(values: list[float]) -> list[float]:
+    return [round(v, 3) for v in values]
+
+
+def repro(ctx: RunContext, case: Case) -> str:
+    from bnconform.repro import snippet
+
+    view = [1] * len(case.shape)
+    view[1] = -1
+    body = [
+        f"z = torch.randn({case.shape}, dtype=torch.float64)",
+        f"x = torch.tensor({case.means}).reshape({view}) + torch.tensor({case.stds}).reshape({view}) * z",
+    ]
+    if ctx.spec.channel_axis == -1:
+        body.append("x = x.movedim(1, -1).contiguous()")
+    body += ["bn.train()", "y = bn(x)", "# compare y with the spec's formula: gamma * (x - mean) / sqrt(var + eps) + beta"]
+    return snippet(ctx, body)

@@ -1,0 +1,333 @@
+"""Running statistics: present, buffers, shaped (C,), detached, updated with the right momentum."""
+
+from __future__ import annotations
+
+import math
+
+from bnconform.context import RunContext
+from bnconform.findings import Severity
+from bnconform.probes import basics, running
+from bnconform.registry import Verdict, check, failed, passed, skipped
+from bnconform.repro import attr, axes_expr, fmt, snippet
+
+MOMENTUM_TOL = 1e-3
+
+
+@check(
+    "running-stats-missing",
+    area="running-stats",
+    title="Running mean and variance exist",
+    severity="error",
+    why="Without running statistics eval mode must normalize with batch statistics: predictions depend"
+    " on the batch and a batch of one sample breaks.",
+    hint="Register running_mean (zeros) and running_var (ones) with self.register_buffer and update them"
+    " in training.",
+    requires=("forward-failed",),
+)
+def running_stats_missing(ctx: RunContext) -> Verdict:
+    if not ctx.spec.track_running_stats:
+        return skipped("the spec keeps no running statistics")
+    found = ctx.probe(basics.found_tensors)
+    missing = [r for r in ("running_mean", "running_var") if not found.has(r)]
+    if not missing:
+        return passed(**{r: found.slots[r].name for r in ("running_mean", "running_var")})
+    return failed(
+        f"No {' or '.join(missing)} found by name or by behaviour",
+        expected="running_mean and running_var tensors of shape (C,)",
+        observed="none found (searched buffers, parameters and tensor attributes)",
+        repro=snippet(ctx, ["print(dict(bn.named_buffers()))", "print({k: v for k, v in vars(bn).items() if hasattr(v, 'shape')})"]),
+    )
+
+
+RUNNING = ("running-stats-missing",)
+
+
+@check(
+    "running-stats-not-buffers",
+    area="running-stats",
+    title="Running statistics are registered buffers",
+    severity="error",
+    why="Plain tensor attributes are missing from state_dict (a saved model forgets them) and do not follow"
+    " .to(device); Parameters are trained by the optimizer and appear in parameters().",
+    hint="Create them with self.register_buffer('running_mean', torch.zeros(C)) and update them in place"
+    " (self.running_mean.mul_(1 - m).add_(m * mean)) or by reassigning a tensor to the registered name.",
+    requires=RUNNING,
+)
+def running_stats_not_buffers(ctx: RunContext) -> Verdict:
+    found = ctx.probe(basics.found_tensors)
+    kinds = {found.slots[r].name: found.kind(r) for r in ("running_mean", "running_var")}
+    wrong = {name: kind for name, kind in kinds.items() if kind != "buffer"}
+    if not wrong:
+        return passed(**kinds)
+    described = ", ".join(f"{name} is a {'plain attribute' if kind == 'attribute' else kind}" for name, kind in wrong.items())
+    return failed(
+        f"Running statistics are not buffers: {described}",
+        expected="registered buffers",
+        observed=described,
+        repro=snippet(ctx, ["print(sorted(bn.state_dict()))  # the running statistics are missing or are Parameters"]),
+    )
+
+
+@check(
+    "running-stats-init",
+    area="running-stats",
+    title="Running statistics start at the spec's initial values",
+    severity="warning",
+    why="Eval before the first training step, and the first steps of the EMA, depend on the initial values;"
+    " a zero running variance divides by sqrt(eps).",
+    hint="Initialise running_mean with zeros and running_var with ones (the spec's mean_init / var_init).",
+    requires=RUNNING,
+)
+def running_stats_init(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(running.buffers)
+    spec = ctx.spec
+    inits = {"running_mean": spec.running_mean_init, "running_var": spec.running_var_init}
+    wrong = {
+        role: values for role, values in obs.init_values.items()
+        if any(abs(v - inits[role]) > 1e-6 for v in values)
+    }
+    if not wrong:
+        return passed()
+    observed = "; ".join(f"{role} = {[round(v, 4) for v in values[:4]]}" for role, values in wrong.items())
+    return failed(
+        f"Initial running statistics differ from the spec: {observed}",
+        expected=f"running_mean = {spec.running_mean_init:g}, running_var = {spec.running_var_init:g}",
+        observed=observed,
+        repro=snippet(ctx, [f"print({attr(ctx, 'running_mean', 'running_mean')}, {attr(ctx, 'running_var', 'running_var')})"]),
+    )
+
+
+@check(
+    "running-stats-shape",
+    area="running-stats",
+    title="Running statistics keep shape (C,) through training steps on every rank",
+    severity="error",
+    why="Buffers that change shape ((C,) -> (1, C) or (1, C, 1, 1)) break state_dict loading into"
+    " torch.nn.BatchNorm and broadcast wrongly when the next batch has another rank.",
+    hint="Reduce with keepdim=False (or .reshape(C)) before updating, e.g."
+    " mean = x.mean(dim=axes); running_mean.mul_(1 - m).add_(m * mean).",
+    requires=RUNNING,
+)
+def running_stats_shape(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(running.buffers)
+    if not obs.bad_shape:
+        return passed()
+    observed = "; ".join(f"{role}: {', '.join(shapes)}" for role, shapes in obs.shapes.items())
+    name = attr(ctx, "running_mean", "running_mean")
+    return failed(
+        "Running statistics do not keep shape (C,)",
+        expected=f"({ctx.channels},) at init and after every step",
+        observed=observed,
+        repro=snippet(ctx, [f"print({name}.shape)", "bn.train()", "bn(x)", f"print({name}.shape)"]),
+    )
+
+
+@check(
+    "running-stats-grad",
+    area="running-stats",
+    title="Running statistics carry no autograd history",
+    severity="error",
+    why="A running buffer that keeps the graph of every batch grows memory without bound and makes the"
+    " second backward fail ('Trying to backward through the graph a second time').",
+    hint="Update running statistics from detached values (mean.detach()) or under torch.no_grad().",
+    requires=RUNNING,
+)
+def running_stats_grad(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(running.buffers)
+    if not obs.history:
+        return passed()
+    name = attr(ctx, obs.history[0], obs.history[0])
+    return failed(
+        f"After a training step with an input that requires grad, {', '.join(obs.history)} keep autograd history",
+        expected="requires_grad=False, grad_fn=None",
+        observed=f"{', '.join(obs.history)} have a grad_fn",
+        repro=snippet(ctx, ["x.requires_grad_(True)", "bn.train()", "bn(x)", f"print({name}.grad_fn)  # should be None"]),
+    )
+
+
+def momentum_repro(ctx: RunContext, **roles: object) -> str:
+    mean, var = attr(ctx, "running_mean", "running_mean"), attr(ctx, "running_var", "running_var")
+    return snippet(ctx, [
+        f"start = {mean}.detach().clone().reshape(-1)",
+        "bn.train()",
+        "bn(x)",
+        f"batch_mean = x.mean(dim={axes_expr(ctx)})",
+        f"weight = ({mean}.detach().reshape(-1) - start) / (batch_mean - start)",
+        "print('weight of the new batch:', weight)",
+        f"_ = {var}",
+    ], **roles)
+
+
+@check(
+    "running-stats-not-updated",
+    area="running-stats",
+    title="A training step updates the running statistics",
+    severity="error",
+    why="Running statistics that never move leave eval mode normalizing with their initial values (0 and 1):"
+    " the trained model's predictions are wrong.",
+    hint="In training mode, blend the batch statistics into running_mean/running_var after computing them.",
+    requires=RUNNING,
+)
+def running_stats_not_updated(ctx: RunContext) -> Verdict:
+    update = ctx.probe(running.momentum).default
+    if abs(update.new_weight) > MOMENTUM_TOL or math.isnan(update.new_weight):
+        return passed(new_weight=update.new_weight)
+    return failed(
+        "The running mean did not move after a training step",
+        expected="running statistics move toward the batch statistics",
+        observed="unchanged",
+        repro=momentum_repro(ctx),
+    )
+
+
+UPDATES = ("running-stats-not-updated",)
+
+
+def close(a: float, b: float) -> bool:
+    return abs(a - b) <= MOMENTUM_TOL
+
+
+@check(
+    "momentum-inverted",
+    area="momentum",
+    title="The weight of the new batch in the running update is the spec's, not 1 - it",
+    severity="error",
+    why="With an inverted momentum the running statistics follow the last batch (weight 0.9 instead of 0.1)"
+    " or barely move: eval-mode outputs are noisy or stale while training looks fine.",
+    hint="PyTorch convention: running = (1 - momentum) * running + momentum * batch with momentum=0.1."
+    " A Keras/MXNet value (0.9, 0.99) is the weight of the OLD value: use 1 - value, or flip the formula.",
+    requires=UPDATES,
+)
+def momentum_inverted(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(running.momentum)
+    checks = [("default construction", obs.default.new_weight, obs.expected_default, {})]
+    if obs.explicit is not None:
+        checks.insert(0, (f"momentum={running.EXPLICIT_MOMENTUM}", obs.explicit.new_weight, obs.expected_explicit,
+                          {"momentum": running.EXPLICIT_MOMENTUM}))
+    for label, observed, expected, roles in checks:
+        if close(observed, 1 - expected) and not close(observed, expected):
+            cause = "by formula" if roles else "by default value"
+            return failed(
+                f"Momentum is inverted ({cause}): with {label} the new batch gets weight {fmt(observed)},"
+                f" the spec's {ctx.spec.momentum_convention} convention gives {fmt(expected)}",
+                expected=f"new-batch weight {fmt(expected)}",
+                observed=f"new-batch weight {fmt(observed)} (= 1 - {fmt(expected)})",
+                repro=momentum_repro(ctx, **roles),
+                details={"cause": cause, "construction": label},
+            )
+    return passed(default=obs.default.new_weight, explicit=None if obs.explicit is None else obs.explicit.new_weight)
+
+
+@check(
+    "momentum-ignored",
+    area="momentum",
+    title="The constructor's momentum is used",
+    severity="error",
+    why="A hard-coded momentum silently ignores the user's setting, e.g. a port that passes the source"
+    " framework's value gets PyTorch's 0.1 anyway.",
+    hint="Store the constructor's momentum (self.momentum = momentum) and use it in the update.",
+    requires=UPDATES,
+)
+def momentum_ignored(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(running.momentum)
+    if obs.explicit is None:
+        return skipped("the constructor takes no momentum argument")
+    explicit, default = obs.explicit.new_weight, obs.default.new_weight
+    if close(explicit, obs.expected_explicit) or close(explicit, 1 - obs.expected_explicit):
+        return passed(explicit=explicit)
+    if not close(explicit, default):
+        return passed(explicit=explicit)  # it has an effect; a wrong effect is another check's finding
+    return failed(
+        f"momentum={running.EXPLICIT_MOMENTUM} has no effect: the new batch still gets weight {fmt(explicit)}",
+        expected=f"new-batch weight {fmt(obs.expected_explicit)}",
+        observed=f"new-batch weight {fmt(explicit)}, the same as the default",
+        repro=momentum_repro(ctx, momentum=running.EXPLICIT_MOMENTUM),
+    )
+
+
+@check(
+    "momentum-default",
+    area="momentum",
+    title="The default momentum is the spec's",
+    severity="warning",
+    why="Another default momentum changes how fast the running statistics follow training, so a model"
+    " ported with default settings evaluates differently.",
+    hint="Use the spec's default (PyTorch 0.1: the weight of the new batch).",
+    requires=UPDATES,
+)
+def momentum_default(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(running.momentum)
+    observed, expected = obs.default.new_weight, obs.expected_default
+    if close(observed, expected) or close(observed, 1 - expected):
+        return passed(default=observed)
+    return failed(
+        f"Default construction gives the new batch weight {fmt(observed)}; the spec's default gives {fmt(expected)}",
+        expected=f"new-batch weight {fmt(expected)} (momentum {ctx.spec.momentum_default:g}, {ctx.spec.momentum_convention})",
+        observed=f"new-batch weight {fmt(observed)}",
+        repro=momentum_repro(ctx),
+    )
+
+
+@check(
+    "running-var-estimator",
+    area="running-stats",
+    title="The running variance uses the spec's estimator",
+    severity="warning",
+    why="PyTorch stores the unbiased variance (n/(n-1)) in running_var while most frameworks store the"
+    " biased one; eval outputs then differ most for small batches and feature maps.",
+    hint="PyTorch: update running_var with x.var(dim=axes, unbiased=True) while normalizing with the"
+    " biased variance.",
+    requires=UPDATES,
+)
+def running_var_estimator(ctx: RunContext) -> Verdict:
+    update = ctx.probe(running.momentum).default
+    n = update.values_per_channel
+    observed = estimator_name(update.var_ratio, n)
+    expected = ctx.spec.running_var_estimator
+    if observed == expected:
+        return passed(ratio=update.var_ratio)
+    if observed == "other":
+        return skipped(f"the running variance update matches neither estimator (ratio {fmt(update.var_ratio)})")
+    return failed(
+        f"running_var is updated with the {observed} batch variance; the spec stores the {expected} one",
+        expected=f"{expected} (ratio to the biased variance {fmt(n / (n - 1) if expected == 'unbiased' else 1.0)}, n={n})",
+        observed=f"{observed} (ratio {fmt(update.var_ratio)})",
+        repro=momentum_repro(ctx),
+        severity=Severity.WARNING,
+    )
+
+
+def estimator_name(ratio: float, n: int) -> str:
+    if abs(ratio - 1) < 0.005:
+        return "biased"
+    if abs(ratio - n / (n - 1)) < 0.005:
+        return "unbiased"
+    return "other"
+
+
+@check(
+    "num-batches-tracked",
+    area="running-stats",
+    title="num_batches_tracked counts training steps",
+    severity="warning",
+    why="PyTorch's momentum=None (cumulative average) and checkpoint tools read num_batches_tracked; a"
+    " missing or wrong counter breaks state_dict compatibility and cumulative averaging.",
+    hint="register_buffer('num_batches_tracked', torch.tensor(0, dtype=torch.long)) and add 1 on every"
+    " training step (also under no_grad), never in eval.",
+    requires=RUNNING,
+)
+def num_batches_tracked(ctx: RunContext) -> Verdict:
+    if not ctx.spec.num_batches_tracked:
+        return skipped("the spec has no batch counter")
+    obs = ctx.probe(running.counter)
+    if obs.value == obs.expected:
+        return passed(value=obs.value)
+    observed = "no counter found" if obs.value is None else f"{obs.value:g}"
+    return failed(
+        f"After {obs.steps}, num_batches_tracked is {observed}",
+        expected=str(obs.expected),
+        observed=observed,
+        severity=Severity.INFO if obs.value is None else None,
+        repro=snippet(ctx, ["bn.train(); bn(x)", "with torch.no_grad(): bn(x)", "bn.eval(); bn(x)",
+                            f"print({attr(ctx, 'num_batches_tracked', 'num_batches_tracked')})"]),
+    )

@@ -1,0 +1,139 @@
+"""The run context: what every probe needs to drive the user's module safely."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+
+from bnconform.construct import Unsupported
+from bnconform.errors import UserCodeError
+from bnconform.spec import Spec
+
+T = TypeVar("T")
+
+MAX_HANGS = 2  # after this many hangs every further call fails fast instead of waiting again
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    seed: int = 0
+    device: str = "cpu"
+    profile: str = "default"
+    timeout_s: float = 10.0
+    num_features: int = 3
+
+
+class RunContext:
+    """Holds the spec, the builder and cached probe results for one target on one device."""
+
+    def __init__(self, spec: Spec, builder: Any, settings: RunSettings) -> None:
+        self.spec = spec
+        self.builder = builder
+        self.settings = settings
+        self.dtype: torch.dtype = torch.float64
+        self.ranks: tuple[int, ...] = tuple(builder.expected_ranks() or spec.ranks)
+        self.primary_rank: int = preferred_rank(self.ranks)
+        self._cache: dict[tuple[Any, ...], Any] = {}
+        self._hangs = 0
+
+    @property
+    def channels(self) -> int:
+        return self.settings.num_features
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.settings.device)
+
+    def probe(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(self, *args)` once per context; a failure is cached and raised again."""
+        key = (fn, args)
+        if key not in self._cache:
+            try:
+                self._cache[key] = ("ok", fn(self, *args))
+            except UserCodeError as error:
+                self._cache[key] = ("error", error)
+        kind, value = self._cache[key]
+        if kind == "error":
+            raise value
+        return value
+
+    def generator(self, salt: int) -> torch.Generator:
+        """A deterministic random stream per probe, so probes do not depend on their order."""
+        return torch.Generator().manual_seed(self.settings.seed * 1_000_003 + salt)
+
+    def guarded(self, what: str, fn: Callable[..., T], *args: Any, grad: bool = True) -> T:
+        """Call user code with a timeout; exceptions and hangs become UserCodeError."""
+        if self._hangs >= MAX_HANGS:
+            raise UserCodeError(what, "not run: the implementation hung earlier", "timeout")
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                with torch.set_grad_enabled(grad):
+                    box["value"] = fn(*args)
+            except BaseException as error:  # noqa: BLE001 - user code may raise anything
+                box["error"] = error
+
+        worker = threading.Thread(target=target, name=f"bnconform:{what}", daemon=True)
+        worker.start()
+        worker.join(self.settings.timeout_s)
+        if worker.is_alive():
+            self._hangs += 1
+            raise UserCodeError(what, f"no result within {self.settings.timeout_s:g} s", "timeout")
+        if "error" in box:
+            raise UserCodeError(what, describe_exception(box["error"]))
+        return box["value"]
+
+    def build(self, rank: int | None = None, **roles: Any) -> torch.nn.Module:
+        """A fresh module for `rank` (passed when the class selects its rank), on the device."""
+        rank = self.primary_rank if rank is None else rank
+        for role in roles:
+            if not self.builder.accepts(role):
+                raise Unsupported(role)
+        if self.builder.accepts("rank"):
+            roles["rank"] = rank
+        call = f"constructing {self.builder.describe(self.channels, **roles)}"
+        module = self.guarded(call, lambda: self.builder.build(self.channels, **roles))
+        return self.guarded("moving the module", lambda: module.to(self.device, self.dtype))
+
+    def shape(self, rank: int, batch: int = 3) -> tuple[int, ...]:
+        """A small input shape in channels-first order; few values per channel on purpose."""
+        spatial = {2: (), 3: (3,), 4: (2, 2), 5: (2, 1, 2)}[rank]
+        return (6 if rank == 2 else batch, self.channels, *spatial)
+
+    def to_layout(self, x: torch.Tensor) -> torch.Tensor:
+        """Channels-first tensor -> the spec's layout (channel axis -1 means (N, ..., C))."""
+        return x.movedim(1, -1).contiguous() if self.spec.channel_axis == -1 else x
+
+    def input_with_stats(
+        self, rank: int, means: list[float], stds: list[float], salt: int, batch: int = 3
+    ) -> torch.Tensor:
+        """An input whose per-channel mean and biased std are exactly `means` and `stds`."""
+        z = torch.randn(self.shape(rank, batch), generator=self.generator(salt), dtype=torch.float64)
+        axes = tuple(a for a in range(z.dim()) if a != 1)
+        z = z - z.mean(dim=axes, keepdim=True)
+        z = z / z.pow(2).mean(dim=axes, keepdim=True).sqrt()
+        view = [1] * z.dim()
+        view[1] = self.channels
+        x = torch.tensor(means).reshape(view) + torch.tensor(stds).reshape(view) * z
+        return self.to_layout(x).to(self.device, self.dtype)
+
+    def values_per_channel(self, rank: int, batch: int = 3) -> int:
+        return math.prod(self.shape(rank, batch)) // self.channels
+
+
+def preferred_rank(ranks: tuple[int, ...]) -> int:
+    for rank in (4, 3, 2, 5):
+        if rank in ranks:
+            return rank
+    return ranks[0]
+
+
+def describe_exception(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -1,0 +1,183 @@
+"""What the implementation does, in the spec's vocabulary, and which shipped spec it resembles.
+
+Row keys are finding codes, so "behaves like keras except running-var-estimator" names the
+same thing a finding, a waiver and the fingerprint table do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bnconform.context import RunContext
+from bnconform.errors import UserCodeError
+from bnconform.probes import basics, modes, running, statistics
+from bnconform.spec import Spec, load_builtin_specs
+
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    expected: str
+    observed: str
+    comparable: bool = True  # layout-independent: used to find the closest spec
+
+    @property
+    def verdict(self) -> str:
+        if self.observed == UNKNOWN:
+            return "unknown"
+        return "matches" if same(self.expected, self.observed) else "differs"
+
+
+def same(expected: str, observed: str) -> bool:
+    try:
+        return math.isclose(float(expected), float(observed), rel_tol=0.1, abs_tol=1e-3)
+    except ValueError:
+        return expected == observed
+
+
+def cached(ctx: RunContext, fn: Callable[..., Any], *args: Any) -> Any:
+    """A probe's result only if some check already ran it; the fingerprint never drives code."""
+    if (fn, args) not in ctx._cache:  # noqa: SLF001 - the context owns the cache; read-only here
+        return None
+    try:
+        return ctx.probe(fn, *args)
+    except UserCodeError:
+        return None
+
+
+def expected_values(spec: Spec) -> dict[str, str]:
+    return {
+        "norm-variance-estimator": spec.norm_variance,
+        "eps-placement": spec.eps_placement,
+        "eps-default": f"{spec.eps:g}",
+        "momentum-default": f"{spec.new_weight(spec.momentum_default):.4g}",
+        "momentum-inverted": spec.momentum_convention,
+        "running-var-estimator": spec.running_var_estimator,
+        "running-stats-init": f"mean {spec.running_mean_init:g}, var {spec.running_var_init:g}",
+        "train-uses-running-stats": "batch",
+        "eval-uses-batch-stats": spec.eval_uses,
+        "eval-updates-running-stats": "yes" if spec.eval_updates_running_stats else "no",
+        "mode-follows-grad": "module.training",
+        "num-batches-tracked": "yes" if spec.num_batches_tracked else "no",
+        "batch-size-one": spec.batch_of_one,
+    }
+
+
+LABELS = {
+    "reduction-axes": "reduction axes (preferred rank)",
+    "input-rank-unsupported": "input ranks accepted",
+    "norm-variance-estimator": "variance used to normalize",
+    "eps-placement": "eps placement",
+    "eps-default": "default eps",
+    "momentum-default": "new-batch weight, default construction",
+    "momentum-inverted": "momentum convention (constructor value)",
+    "running-var-estimator": "running variance estimator",
+    "running-stats-init": "initial running statistics",
+    "train-uses-running-stats": "statistics used in training",
+    "eval-uses-batch-stats": "statistics used in eval",
+    "eval-updates-running-stats": "eval updates running statistics",
+    "mode-follows-grad": "mode switch follows",
+    "num-batches-tracked": "counts batches (num_batches_tracked)",
+    "batch-size-one": "one value per channel in training",
+}
+
+
+def observed_values(ctx: RunContext) -> dict[str, str]:
+    observed: dict[str, str] = {}
+    structure = cached(ctx, statistics.structure, ctx.primary_rank)
+    if structure is not None:
+        observed["norm-variance-estimator"] = structure.estimator
+        observed["train-uses-running-stats"] = structure.source
+    for estimator in ("biased", "unbiased"):
+        eps = cached(ctx, statistics.eps_behaviour, estimator)
+        if eps is not None:
+            observed["eps-placement"] = eps.placement
+            observed["eps-default"] = f"{eps.default_value:.3g}"
+    observed.update(momentum_values(cached(ctx, running.momentum)))
+    buffers = cached(ctx, running.buffers)
+    if buffers is not None and buffers.init_values:
+        mean, var = buffers.init_values["running_mean"], buffers.init_values["running_var"]
+        observed["running-stats-init"] = f"mean {uniform(mean)}, var {uniform(var)}"
+    observed.update(mode_values(cached(ctx, modes.modes)))
+    counter = cached(ctx, running.counter)
+    if counter is not None:
+        observed["num-batches-tracked"] = "no" if counter.value is None else ("yes" if counter.value == counter.expected else f"counts {counter.value:g}")
+    one = cached(ctx, modes.batch_of_one)
+    if one is not None:
+        observed["batch-size-one"] = "error" if one.raised else ("allowed" if one.output_finite and one.running_finite else "NaN")
+    return observed
+
+
+def uniform(values: list[float]) -> str:
+    return f"{values[0]:g}" if values and all(abs(v - values[0]) < 1e-9 for v in values) else str([round(v, 3) for v in values])
+
+
+def momentum_values(obs: running.MomentumObservation | None) -> dict[str, str]:
+    if obs is None:
+        return {}
+    values = {"momentum-default": f"{obs.default.new_weight:.4g}"}
+    from bnconform.checks.running import running_var_estimator  # noqa: F401  (same vocabulary)
+    from bnconform.checks.running import estimator_name
+
+    values["running-var-estimator"] = estimator_name(obs.default.var_ratio, obs.default.values_per_channel)
+    if obs.explicit is not None:
+        w, m = obs.explicit.new_weight, running.EXPLICIT_MOMENTUM
+        values["momentum-inverted"] = "new-weight" if abs(w - m) < 1e-3 else ("old-weight" if abs(w - (1 - m)) < 1e-3 else f"other (weight {w:.3g})")
+    return values
+
+
+def mode_values(obs: modes.ModeObservation | None) -> dict[str, str]:
+    if obs is None:
+        return {}
+    follows_grad = obs.train_grad.uses != obs.train_no_grad.uses or obs.eval_grad.uses != obs.eval_no_grad.uses
+    updates = obs.eval_grad.updates or obs.eval_no_grad.updates
+    return {
+        "eval-uses-batch-stats": obs.eval_no_grad.uses,
+        "eval-updates-running-stats": "yes" if updates else "no",
+        "mode-follows-grad": "torch.is_grad_enabled()" if follows_grad else "module.training",
+    }
+
+
+def fingerprint(ctx: RunContext) -> dict[str, Any]:
+    observed = observed_values(ctx)
+    rows = layout_rows(ctx) + [
+        Row(key, LABELS[key], expected, observed.get(key, UNKNOWN))
+        for key, expected in expected_values(ctx.spec).items()
+    ]
+    return {
+        "rows": [{"key": r.key, "label": r.label, "expected": r.expected, "observed": r.observed, "verdict": r.verdict} for r in rows],
+        "closest_spec": closest_spec(ctx.spec, observed),
+    }
+
+
+def layout_rows(ctx: RunContext) -> list[Row]:
+    from bnconform.checks.normalization import describe_axes
+
+    rows = []
+    support = cached(ctx, basics.rank_support)
+    if support is not None:
+        rows.append(Row("input-rank-unsupported", LABELS["input-rank-unsupported"], str(list(ctx.ranks)), str(list(support.accepted)), False))
+    structure = cached(ctx, statistics.structure, ctx.primary_rank)
+    rank, axis = ctx.primary_rank, ctx.spec.channel_axis
+    expected = describe_axes(ctx.spec.axes_for_rank(rank), rank, axis)
+    observed = UNKNOWN if structure is None else describe_axes(structure.axes, rank, axis)
+    rows.append(Row("reduction-axes", LABELS["reduction-axes"], expected, observed, False))
+    return rows
+
+
+def closest_spec(current: Spec, observed: dict[str, str]) -> dict[str, Any]:
+    """The shipped spec with the fewest differing observed behaviours (current spec wins ties)."""
+    best: tuple[int, str, list[str]] | None = None
+    for spec in sorted(load_builtin_specs(), key=lambda s: s.name != current.name):
+        expected = expected_values(spec)
+        differences = [k for k, v in observed.items() if k in expected and v != UNKNOWN and not same(expected[k], v)]
+        if best is None or len(differences) < best[0]:
+            best = (len(differences), spec.name, differences)
+    assert best is not None
+    return {"name": best[1], "differences": best[2]}

@@ -1,0 +1,1 @@
+"""Deterministic experiments on the user's module. Each probe measures; checks judge."""

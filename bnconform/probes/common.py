@@ -1,0 +1,102 @@
+"""Small measurement helpers shared by probes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from bnconform.context import RunContext
+from bnconform.discover import Discovery, discover
+from bnconform.errors import UserCodeError
+from bnconform.reference import RunningState
+
+FAR_MEANS = [10.0, -10.0, 20.0]  # running statistics far from every probe batch
+FAR_VARS = [9.0, 16.0, 25.0]
+GAMMA = [1.5, -0.5, 2.0]
+BETA = [0.3, -1.2, 0.7]
+
+
+def per_channel(values: list[float], channels: int) -> torch.Tensor:
+    """Repeat a 3-value pattern to `channels` values (float64)."""
+    return torch.tensor([values[i % len(values)] for i in range(channels)], dtype=torch.float64)
+
+
+def relative_error(observed: torch.Tensor, expected: torch.Tensor) -> float:
+    """max |observed - expected| / max |expected|; inf when shapes differ or values are not finite."""
+    if observed.shape != expected.shape:
+        return float("inf")
+    observed = observed.detach().double().cpu()
+    expected = expected.detach().double().cpu()
+    if not torch.isfinite(observed).all():
+        return float("inf")
+    scale = expected.abs().max().clamp_min(1e-12)
+    return float((observed - expected).abs().max() / scale)
+
+
+def classify(observed: torch.Tensor, candidates: dict[str, torch.Tensor], tol: float) -> str:
+    """Name of the candidate the observation matches within `tol`, else "other"."""
+    errors = {name: relative_error(observed, value) for name, value in candidates.items()}
+    best = min(errors, key=errors.__getitem__)
+    return best if errors[best] <= tol else "other"
+
+
+@dataclass
+class Prepared:
+    module: torch.nn.Module
+    discovery: Discovery
+
+
+def prepare(
+    ctx: RunContext,
+    rank: int | None = None,
+    *,
+    gamma: list[float] | None = None,
+    beta: list[float] | None = None,
+    running: tuple[list[float], list[float]] | None = None,
+    **roles: object,
+) -> Prepared:
+    """A fresh module with chosen affine parameters and running statistics."""
+    module = ctx.build(rank, **roles)
+    found = ctx.guarded("inspecting the module", lambda: discover(module, ctx.channels))
+    c = ctx.channels
+    for role, values in (("weight", gamma), ("bias", beta)):
+        if values is not None and found.has(role):
+            found.set(module, role, per_channel(values, c))
+    if running is not None and found.has("running_mean") and found.has("running_var"):
+        found.set(module, "running_mean", per_channel(running[0], c))
+        found.set(module, "running_var", per_channel(running[1], c))
+    return Prepared(module, found)
+
+
+def read(found: Discovery, module: torch.nn.Module, role: str) -> torch.Tensor | None:
+    value = found.get(module, role)
+    return None if value is None else value.detach().double().cpu().reshape(-1)
+
+
+def running_state(found: Discovery, module: torch.nn.Module) -> RunningState | None:
+    mean, var = read(found, module, "running_mean"), read(found, module, "running_var")
+    if mean is None or var is None:
+        return None
+    return RunningState(mean, var)
+
+
+def forward(
+    ctx: RunContext, module: torch.nn.Module, x: torch.Tensor, *, train: bool = True,
+    grad: bool = True, what: str = "forward",
+) -> torch.Tensor:
+    """Run the module once in the given mode; a non-tensor or NaN result is user error."""
+
+    def call() -> object:
+        module.train(train)
+        return module(x)
+
+    label = f"{'train' if train else 'eval'}-mode {what}"
+    y = ctx.guarded(label, call, grad=grad)
+    if not isinstance(y, torch.Tensor):
+        raise UserCodeError(label, f"returned {type(y).__name__}, not a tensor", "type")
+    return y
+
+
+def affine_values(found: Discovery, module: torch.nn.Module) -> tuple[torch.Tensor | None, ...]:
+    return read(found, module, "weight"), read(found, module, "bias")

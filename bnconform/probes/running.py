@@ -1,0 +1,160 @@
+"""Probes of the running statistics: momentum, estimator, buffers, counter, trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from bnconform.context import RunContext
+from bnconform.probes.common import FAR_MEANS, FAR_VARS, forward, per_channel, prepare, read
+from bnconform.reference import batch_statistics
+
+EXPLICIT_MOMENTUM = 0.3  # m != 1 - m, so both conventions are told apart
+BATCH_MEANS, BATCH_STDS = [1.0, 2.0, -3.0], [1.0, 2.0, 0.5]
+
+
+@dataclass(frozen=True)
+class Update:
+    """One training step from far-away running statistics, solved for the new-batch weight."""
+
+    new_weight: float  # nan when the running mean did not move the same way in every channel
+    spread: float
+    var_ratio: float  # observed batch variance in the update / biased batch variance
+    values_per_channel: int
+
+
+def one_update(ctx: RunContext, **roles: object) -> Update:
+    rank = ctx.primary_rank
+    prep = prepare(ctx, rank, running=(FAR_MEANS, FAR_VARS), **roles)
+    x = ctx.input_with_stats(rank, BATCH_MEANS, BATCH_STDS, salt=50)
+    forward(ctx, prep.module, x)
+    r_mean, r_var = read(prep.discovery, prep.module, "running_mean"), read(prep.discovery, prep.module, "running_var")
+    c = ctx.channels
+    far_m, far_v = per_channel(FAR_MEANS, c), per_channel(FAR_VARS, c)
+    mean, var_b = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(rank), "biased")
+    weights = (r_mean - far_m) / (mean.reshape(-1) - far_m)
+    w = float(weights.mean())
+    spread = float(weights.max() - weights.min())
+    ratio = float("nan")
+    if abs(w) > 0.01:
+        ratio = float(((r_var - (1 - w) * far_v) / w / var_b.reshape(-1)).mean())
+    return Update(w, spread, ratio, ctx.values_per_channel(rank))
+
+
+@dataclass(frozen=True)
+class MomentumObservation:
+    default: Update
+    explicit: Update | None  # None: the constructor takes no momentum
+    expected_default: float  # new-batch weights the spec implies
+    expected_explicit: float
+
+
+def momentum(ctx: RunContext) -> MomentumObservation:
+    spec = ctx.spec
+    explicit = one_update(ctx, momentum=EXPLICIT_MOMENTUM) if ctx.builder.accepts("momentum") else None
+    return MomentumObservation(
+        one_update(ctx), explicit, spec.new_weight(spec.momentum_default), spec.new_weight(EXPLICIT_MOMENTUM)
+    )
+
+
+@dataclass(frozen=True)
+class BufferObservation:
+    init_values: dict[str, list[float]]
+    shapes: dict[str, list[str]]  # role -> ["(3,) at init", "(1, 3) after a rank-2 step", ...]
+    bad_shape: bool
+    history: list[str]  # roles whose tensor keeps autograd history after a step
+    kinds: dict[str, str]
+
+
+def buffers(ctx: RunContext) -> BufferObservation:
+    """Shapes, values and autograd history of the running statistics across ranks."""
+    roles = ("running_mean", "running_var")
+    shapes: dict[str, list[str]] = {r: [] for r in roles}
+    history: set[str] = set()
+    bad = False
+    init_values, kinds = {}, {}
+    for rank in ctx.probe(_accepted_ranks):
+        prep = prepare(ctx, rank)
+        x = ctx.input_with_stats(rank, BATCH_MEANS, BATCH_STDS, salt=60 + rank).requires_grad_(True)
+        for role in roles:
+            t = prep.discovery.get(prep.module, role)
+            init_values.setdefault(role, t.detach().double().cpu().reshape(-1).tolist())
+            kinds[role] = prep.discovery.kind(role)
+            shapes[role].append(f"{tuple(t.shape)} at init")
+            bad |= tuple(t.shape) != (ctx.channels,)
+        forward(ctx, prep.module, x)
+        for role in roles:
+            t = prep.discovery.get(prep.module, role)
+            shapes[role].append(f"{tuple(t.shape)} after a rank-{rank} step")
+            bad |= tuple(t.shape) != (ctx.channels,)
+            if t.requires_grad or t.grad_fn is not None:
+                history.add(role)
+    return BufferObservation(init_values, shapes, bad, sorted(history), kinds)
+
+
+def _accepted_ranks(ctx: RunContext) -> tuple[int, ...]:
+    from bnconform.probes.basics import rank_support
+
+    return ctx.probe(rank_support).accepted
+
+
+@dataclass(frozen=True)
+class Counter:
+    value: float | None  # None: no counter found
+    expected: int
+    steps: str
+
+
+def counter(ctx: RunContext) -> Counter:
+    """num_batches_tracked after a train step, a train step under no_grad and an eval step."""
+    prep = prepare(ctx)
+    x = ctx.input_with_stats(ctx.primary_rank, BATCH_MEANS, BATCH_STDS, salt=70)
+    forward(ctx, prep.module, x)
+    forward(ctx, prep.module, x, grad=False)
+    forward(ctx, prep.module, x, train=False)
+    expected = 2 if ctx.spec.update_under_no_grad else 1
+    value = read(prep.discovery, prep.module, "num_batches_tracked")
+    steps = "one train step, one train step under no_grad, one eval step"
+    return Counter(None if value is None else float(value.sum()), expected, steps)
+
+
+@dataclass(frozen=True)
+class Trace:
+    steps: list[int]
+    mean: list[float]
+    var: list[float]
+    batch_means: list[float] = field(default_factory=list)
+    batch_vars: list[float] = field(default_factory=list)
+
+
+TRACE_STEPS = 20
+
+
+def trace(ctx: RunContext) -> Trace:
+    """Channel 0 of the running statistics over training steps on a fixed distribution."""
+    prep = prepare(ctx)
+    trace = Trace([0], [], [])
+    record(trace, prep)
+    for step in range(1, TRACE_STEPS + 1):
+        x = ctx.input_with_stats(ctx.primary_rank, [2.0, 0.0, 0.0], [1.5, 1.0, 1.0], salt=1000 + step)
+        forward(ctx, prep.module, x)
+        mean, var = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(x.dim()), ctx.spec.running_var_estimator)
+        trace.steps.append(step)
+        trace.batch_means.append(float(mean.reshape(-1)[0]))
+        trace.batch_vars.append(float(var.reshape(-1)[0]))
+        record(trace, prep)
+    return trace
+
+
+def record(trace: Trace, prep: object) -> None:
+    mean = read(prep.discovery, prep.module, "running_mean")
+    var = read(prep.discovery, prep.module, "running_var")
+    trace.mean.append(float(mean[0]))
+    trace.var.append(float(var[0]))
+
+
+def snapshot(prep: object) -> torch.Tensor | None:
+    mean = read(prep.discovery, prep.module, "running_mean")
+    var = read(prep.discovery, prep.module, "running_var")
+    return None if mean is None or var is None else torch.cat([mean, var])

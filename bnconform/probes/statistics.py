@@ -1,0 +1,178 @@
+"""Probes of the training-mode normalization: which axes, which variance, which eps."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+
+from bnconform.context import RunContext
+from bnconform.probes.common import FAR_MEANS, FAR_VARS, forward, prepare
+from bnconform.reference import Behaviour, batch_statistics, count_over, train_forward
+
+STRUCTURE_TOL = 0.005  # structural hypotheses differ by >= 4 % on these inputs
+FIT_TOL = 1e-3  # residual of a per-group affine fit that still counts as exact
+
+
+@dataclass(frozen=True)
+class Fit:
+    """y = a * x + b per channel: the statistics the module really normalized with."""
+
+    scale: torch.Tensor  # 1 / a: the observed normalization denominator
+    shift: torch.Tensor  # -b / a: the observed mean
+    residual: float
+
+
+def fit_per_channel(x: torch.Tensor, y: torch.Tensor, channel_axis: int) -> Fit:
+    """Least squares per channel, in float64 on centred inputs (robust to large means)."""
+    xs = x.detach().double().cpu().movedim(channel_axis, 0).reshape(x.shape[channel_axis], -1)
+    ys = y.detach().double().cpu().movedim(channel_axis, 0).reshape(y.shape[channel_axis], -1)
+    xc = xs - xs.mean(dim=1, keepdim=True)
+    a = (xc * ys).sum(dim=1) / xc.pow(2).sum(dim=1)
+    b = ys.mean(dim=1) - a * xs.mean(dim=1)
+    spread = (ys - ys.mean(dim=1, keepdim=True)).norm().clamp_min(1e-300)
+    residual = float((ys - a[:, None] * xs - b[:, None]).norm() / spread)
+    return Fit(1 / a, -b / a, residual)
+
+
+@dataclass(frozen=True)
+class Structure:
+    rank: int
+    axes: tuple[int, ...] | None  # None: no hypothesis explains the output
+    estimator: str  # "biased" | "unbiased" | "other" | "n/a"
+    source: str  # "batch" | "running" | "other"
+    ratio: float  # observed variance / biased batch variance
+    values_per_channel: int
+
+
+def structure(ctx: RunContext, rank: int) -> Structure:
+    """Which statistics normalize a training batch (gamma=1, beta=0, running stats far away)."""
+    prep = prepare(ctx, rank, gamma=[1.0], beta=[0.0], running=(FAR_MEANS, FAR_VARS))
+    x = ctx.input_with_stats(rank, [1.0, -2.0, 3.0], [1.0, 2.0, 1.5], salt=20 + rank)
+    y = forward(ctx, prep.module, x)
+    spec_axes = ctx.spec.axes_for_rank(rank)
+    n = count_over(x, spec_axes)
+    fit = fit_per_channel(x, y, ctx.spec.channel_axis)
+    if fit.residual > FIT_TOL:
+        return Structure(rank, search_axes(ctx, x, y), "n/a", "other", float("nan"), n)
+    mean, var_b = batch_statistics(x.double().cpu(), spec_axes, "biased")
+    source = statistics_source(fit, mean.reshape(-1), len(fit.shift))
+    ratio = float(((fit.scale.pow(2) - ctx.spec.eps) / var_b.reshape(-1)).mean())
+    estimator = nearest_estimator(ratio, n) if source == "batch" else "n/a"
+    return Structure(rank, spec_axes, estimator, source, ratio, n)
+
+
+def statistics_source(fit: Fit, batch_mean: torch.Tensor, channels: int) -> str:
+    far = torch.tensor([FAR_MEANS[i % 3] for i in range(channels)], dtype=torch.float64)
+    if torch.allclose(fit.shift, batch_mean, rtol=1e-3, atol=1e-3):
+        return "batch"
+    if torch.allclose(fit.shift, far, rtol=1e-3, atol=1e-3):
+        return "running"
+    return "other"
+
+
+def nearest_estimator(ratio: float, n: int) -> str:
+    for name, target in (("biased", 1.0), ("unbiased", n / (n - 1))):
+        if abs(ratio / target - 1) < STRUCTURE_TOL:
+            return name
+    return "other"
+
+
+def search_axes(ctx: RunContext, x: torch.Tensor, y: torch.Tensor) -> tuple[int, ...] | None:
+    """The reduction axes (any subset, either estimator) whose batch statistics reproduce y."""
+    xr = x.detach().double().cpu()
+    for size in range(xr.dim(), 0, -1):
+        for axes in itertools.combinations(range(xr.dim()), size):
+            for estimator in ("biased", "unbiased"):
+                if predicts(ctx, xr, y, axes, estimator):
+                    return axes
+    return None
+
+
+def predicts(ctx: RunContext, x: torch.Tensor, y: torch.Tensor, axes: tuple[int, ...], estimator: str) -> bool:
+    if count_over(x, axes) < 2:
+        return False
+    behaviour = Behaviour(ctx.spec.channel_axis, {x.dim(): axes}, estimator, ctx.spec.eps)
+    expected, _ = train_forward(behaviour, x, None)
+    error = (y.detach().double().cpu() - expected).abs().max() / expected.abs().max()
+    return bool(error <= STRUCTURE_TOL)
+
+
+@dataclass(frozen=True)
+class EpsObservation:
+    placement: str  # "inside-sqrt" | "outside-sqrt" | "ignored" | "other" | "untested"
+    explicit_value: float  # eps implied by the explicit construction (inside-sqrt formula)
+    default_value: float  # eps implied by the default construction, by the observed placement
+    requested: float
+
+
+EXPLICIT_EPS = 0.5  # large enough that placement and use are unmistakable at variance ~1
+
+
+def eps_behaviour(ctx: RunContext, estimator: str) -> EpsObservation:
+    rank = ctx.primary_rank
+    placement, explicit = "untested", float("nan")
+    if ctx.builder.accepts("eps"):
+        placement, explicit = explicit_eps(ctx, rank, estimator)
+    default = default_eps(ctx, rank, estimator, placement)
+    return EpsObservation(placement, explicit, default, EXPLICIT_EPS)
+
+
+def observed_scale(ctx: RunContext, rank: int, stds: list[float], salt: int, **roles: object) -> tuple[torch.Tensor, torch.Tensor]:
+    prep = prepare(ctx, rank, gamma=[1.0], beta=[0.0], running=(FAR_MEANS, FAR_VARS), **roles)
+    x = ctx.input_with_stats(rank, [0.1, -0.2, 0.3], stds, salt=salt)
+    fit = fit_per_channel(x, forward(ctx, prep.module, x), ctx.spec.channel_axis)
+    _, var_b = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(rank), "biased")
+    return fit.scale, var_b.reshape(-1)
+
+
+def variance_used(var_b: torch.Tensor, estimator: str, n: int) -> torch.Tensor:
+    return var_b * n / (n - 1) if estimator == "unbiased" else var_b
+
+
+def explicit_eps(ctx: RunContext, rank: int, estimator: str) -> tuple[str, float]:
+    scale, var_b = observed_scale(ctx, rank, [1.0, 1.5, 0.8], 30, eps=EXPLICIT_EPS)
+    var = variance_used(var_b, estimator, ctx.values_per_channel(rank))
+    inside = float((scale.pow(2) - var).mean())
+    outside = float((scale - var.sqrt()).mean())
+    if abs(inside - EXPLICIT_EPS) < 0.02:
+        return "inside-sqrt", inside
+    if abs(outside - EXPLICIT_EPS) < 0.02:
+        return "outside-sqrt", inside
+    return ("ignored" if abs(inside) < 0.05 else "other"), inside
+
+
+def default_eps(ctx: RunContext, rank: int, estimator: str, placement: str) -> float:
+    """The eps a default-built module adds, measured with variances comparable to the spec's eps."""
+    stds = [(ctx.spec.eps * f) ** 0.5 for f in (0.5, 1.0, 2.0)]
+    scale, var_b = observed_scale(ctx, rank, stds, 31)
+    var = variance_used(var_b, estimator, ctx.values_per_channel(rank))
+    if placement == "outside-sqrt":
+        return float((scale - var.sqrt()).mean())
+    return float((scale.pow(2) - var).mean())
+
+
+@dataclass(frozen=True)
+class Stability:
+    relative_error: float  # of the variance a float32 module normalized with
+    mean_offset: float
+
+
+def stability(ctx: RunContext, estimator: str) -> Stability:
+    """Large mean, small spread, float32: catches E[x^2]-E[x]^2 cancellation."""
+    rank, offset = ctx.primary_rank, 3000.0
+    saved = ctx.dtype
+    ctx.dtype = torch.float32
+    try:
+        prep = prepare(ctx, rank, gamma=[1.0], beta=[0.0])
+        x = ctx.input_with_stats(rank, [offset, -offset * 0.7, offset * 1.3], [1.0, 0.5, 2.0], salt=40, batch=4)
+        y = forward(ctx, prep.module, x)
+    finally:
+        ctx.dtype = saved
+    fit = fit_per_channel(x, y, ctx.spec.channel_axis)
+    _, var_b = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(rank), "biased")
+    true_var = variance_used(var_b.reshape(-1), estimator, count_over(x, ctx.spec.axes_for_rank(rank)))
+    observed = fit.scale.pow(2) - ctx.spec.eps
+    error = float(((observed - true_var).abs() / true_var).max())
+    return Stability(error if error == error else float("inf"), offset)

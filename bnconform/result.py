@@ -1,0 +1,98 @@
+"""Assembles the canonical result dict (schema "bnconform.result/1", see DESIGN.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import platform
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+import bnconform
+from bnconform.context import RunContext
+from bnconform.findings import CheckResult, Finding, Severity, Status
+from bnconform.target import Target
+
+SCHEMA = "bnconform.result/1"
+
+
+def environment() -> dict[str, Any]:
+    cuda = torch.cuda.is_available()
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+    }
+
+
+def target_info(target: Target, ctx: RunContext) -> dict[str, Any]:
+    return {
+        "text": target.text,
+        "qualname": target.qualname,
+        "file": target.file,
+        "doc": target.doc,
+        "construction": ctx.builder.describe(ctx.channels, **({"rank": ctx.primary_rank} if ctx.builder.accepts("rank") else {})),
+        "parameters": dict(ctx.builder.roles),
+    }
+
+
+def unique_findings(checks: Sequence[CheckResult]) -> list[Finding]:
+    """All findings; one user-code crash seen by several checks is reported once."""
+    seen, unique = set(), []
+    for result in checks:
+        for finding in result.findings:
+            key = (finding.code, finding.message.split(" (while checking")[0], finding.device)
+            if key not in seen:
+                seen.add(key)
+                unique.append(finding)
+    return unique
+
+
+def summary(checks: Sequence[CheckResult], findings: Sequence[Finding], fail_on: str, duration: float) -> dict[str, Any]:
+    counts = {s.value: 0 for s in Severity} | {"waived": 0} | {s.value: 0 for s in Status}
+    for finding in findings:
+        counts["waived" if finding.waived else finding.severity.value] += 1
+    for result in checks:
+        counts[result.status.value] += 1
+    threshold = Severity(fail_on).rank
+    failing = any(not f.waived and f.severity.rank >= threshold for f in findings)
+    return {"verdict": "fail" if failing else "pass", "exit_code": 1 if failing else 0,
+            "counts": counts, "duration_s": round(duration, 3)}
+
+
+def assemble(
+    *, ctx: RunContext, target: Target, checks: Sequence[CheckResult], fingerprint: dict[str, Any],
+    plots: dict[str, Any], settings: dict[str, Any], duration: float,
+) -> dict[str, Any]:
+    findings = unique_findings(checks)
+    return finite({
+        "schema": SCHEMA,
+        "tool": {"name": "bnconform", "version": bnconform.__version__},
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "environment": environment(),
+        "target": target_info(target, ctx),
+        "spec": {"name": ctx.spec.name, "path": ctx.spec.path, "description": ctx.spec.description},
+        "settings": settings,
+        "fingerprint": fingerprint,
+        "checks": [c.to_json() for c in checks],
+        "findings": [f.to_json() for f in findings],
+        "plots": plots,
+        "summary": summary(checks, findings, settings["fail_on"], duration),
+    })
+
+
+def finite(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as strings so every parser reads the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value

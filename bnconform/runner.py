@@ -1,0 +1,88 @@
+"""Runs the registered checks in order, blocking dependants of failed prerequisites."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from bnconform.construct import Unsupported
+from bnconform.context import RunContext
+from bnconform.errors import UserCodeError
+from bnconform.findings import CheckResult, Finding, Status
+from bnconform.registry import CheckSpec, Verdict, all_checks
+
+NOT_PASSING = (Status.FAILED, Status.BLOCKED, Status.ERRORED)
+
+
+def run_checks(ctx: RunContext, ignore: Iterable[str] = ()) -> list[CheckResult]:
+    waived = set(ignore)
+    results: dict[str, CheckResult] = {}
+    for spec in all_checks():
+        results[spec.code] = run_one(ctx, spec, results, waived)
+    return list(results.values())
+
+
+def run_one(ctx: RunContext, spec: CheckSpec, done: dict[str, CheckResult], waived: set[str]) -> CheckResult:
+    if spec.profile != "default" and ctx.settings.profile != spec.profile:
+        return CheckResult(spec.code, spec.area, spec.title, Status.SKIPPED, f"runs with --profile {spec.profile}")
+    blocker = next((code for code in spec.requires if code in done and done[code].status in NOT_PASSING), None)
+    if blocker is not None:
+        return CheckResult(spec.code, spec.area, spec.title, Status.BLOCKED, f"blocked by {root_cause(blocker, done)}")
+    started = time.perf_counter()
+    result = execute(ctx, spec, waived)
+    return CheckResult(result.check_id, result.area, result.title, result.status, result.reason,
+                       result.findings, result.measurements, time.perf_counter() - started)
+
+
+def root_cause(code: str, done: dict[str, CheckResult]) -> str:
+    """Follow "blocked by" links to the check that really failed."""
+    reason = done[code].reason
+    while done[code].status == Status.BLOCKED and reason.startswith("blocked by "):
+        code = reason.removeprefix("blocked by ")
+        reason = done[code].reason if code in done else ""
+    return code
+
+
+def execute(ctx: RunContext, spec: CheckSpec, waived: set[str]) -> CheckResult:
+    try:
+        verdict = spec.fn(ctx)
+    except UserCodeError as error:
+        return crashed(ctx, spec, error, waived)
+    except Unsupported as missing:
+        verdict = Verdict("skipped", reason=f"the constructor takes no {missing.role} argument")
+    except Exception as error:  # noqa: BLE001 - an internal error must not end the run
+        reason = f"internal error: {type(error).__name__}: {error}"
+        return CheckResult(spec.code, spec.area, spec.title, Status.ERRORED, reason)
+    return from_verdict(ctx, spec, verdict, waived)
+
+
+def from_verdict(ctx: RunContext, spec: CheckSpec, verdict: Verdict, waived: set[str]) -> CheckResult:
+    status = Status(verdict.status)
+    findings: tuple[Finding, ...] = ()
+    if status == Status.FAILED:
+        findings = (Finding(
+            code=spec.code, severity=verdict.severity or spec.severity, message=verdict.message,
+            expected=verdict.expected, observed=verdict.observed, why=spec.why, hint=spec.hint,
+            repro=verdict.repro, device=ctx.settings.device, details=dict(verdict.details),
+            waived=spec.code in waived,
+        ),)
+    return CheckResult(spec.code, spec.area, spec.title, status, verdict.reason, findings, dict(verdict.measurements))
+
+
+def crashed(ctx: RunContext, spec: CheckSpec, error: UserCodeError, waived: set[str]) -> CheckResult:
+    """User code raised, hung or returned NaN while this check drove it: a finding, not a crash."""
+    from bnconform.registry import get_check
+
+    code = "construct-failed" if error.what.startswith("construct") else "forward-failed"
+    if spec.code in ("construct-failed", "forward-failed"):
+        code = spec.code
+    owner = get_check(code)
+    context = "" if code == spec.code else f" (while checking {spec.code})"
+    finding = Finding(
+        code=code, severity=owner.severity, message=f"{error}{context}",
+        expected="returns normally" if error.kind != "nan" else "finite values",
+        observed={"timeout": "hangs", "nan": "NaN/inf", "raised": "raises"}.get(error.kind, error.kind),
+        why=owner.why, hint=owner.hint, repro="", device=ctx.settings.device,
+        details={"kind": error.kind}, waived=code in waived,
+    )
+    return CheckResult(spec.code, spec.area, spec.title, Status.FAILED, "", (finding,))
