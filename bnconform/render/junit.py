@@ -1,0 +1,115 @@
+"""JUnit XML: one <testsuite name="bnconform">, one <testcase> per check.
+
+Built with ElementTree (which escapes markup); characters that XML 1.0 forbids are
+stripped from result text first, so any class name or message yields parseable XML.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from typing import Any
+
+from bnconform.render import common as c
+
+
+def render(result: Mapping[str, Any]) -> str:
+    """The JUnit XML document (UTF-8 declaration, indented)."""
+    checks = c.items(result, "checks")
+    suite = ET.Element("testsuite", _suite_attrs(result, checks))
+    _properties(ET.SubElement(suite, "properties"), result)
+    for check in checks:
+        _testcase(suite, check)
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, "unicode") + "\n"
+
+
+def _suite_attrs(result: Mapping[str, Any], checks: list[Mapping[str, Any]]) -> dict[str, str]:
+    outcome = [_outcome(ch) for ch in checks]
+    duration = c.section(result, "summary").get("duration_s")
+    if not isinstance(duration, int | float):
+        duration = sum(_duration(ch) for ch in checks)
+    return {
+        "name": "bnconform",
+        "tests": str(len(checks)),
+        "failures": str(outcome.count("failure")),
+        "errors": str(outcome.count("error")),
+        "skipped": str(outcome.count("skipped")),
+        "time": f"{max(float(duration), 0.0):.3f}",
+        "timestamp": c.one_line(result.get("created")),
+    }
+
+
+def _properties(props: ET.Element, result: Mapping[str, Any]) -> None:
+    values = {
+        "spec": c.section(result, "spec").get("name"),
+        "target": c.section(result, "target").get("text"),
+        "seed": c.section(result, "settings").get("seed"),
+        "devices": c.devices(result),
+        "torch": c.section(result, "environment").get("torch"),
+        "bnconform": c.section(result, "tool").get("version"),
+        "verdict": c.verdict(result),
+    }
+    for name, value in values.items():
+        ET.SubElement(props, "property", {"name": name, "value": c.one_line(value)})
+
+
+def _outcome(check: Mapping[str, Any]) -> str:
+    """"failure" | "error" | "skipped" | "passed"; a failure whose findings are all waived
+    is reported as skipped so a waiver never turns a CI dashboard red."""
+    status = c.text(check.get("status"))
+    if status == "failed":
+        found = [f for f in c.items(check, "findings")]
+        return "skipped" if found and all(f.get("waived") for f in found) else "failure"
+    return {"errored": "error", "skipped": "skipped", "blocked": "skipped"}.get(status, "passed")
+
+
+def _duration(check: Mapping[str, Any]) -> float:
+    value = check.get("duration_s")
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _testcase(suite: ET.Element, check: Mapping[str, Any]) -> None:
+    area = c.one_line(check.get("area")) or "checks"
+    case = ET.SubElement(suite, "testcase", {
+        "classname": f"bnconform.{area}", "name": c.one_line(check.get("id")),
+        "time": f"{max(_duration(check), 0.0):.3f}",
+    })
+    outcome = _outcome(check)
+    if outcome == "failure":
+        _failure(case, check)
+    elif outcome == "error":
+        el = ET.SubElement(case, "error", {"message": c.one_line(check.get("reason")) or "errored",
+                                            "type": "errored"})
+        el.text = c.text(check.get("reason"))
+    elif outcome == "skipped":
+        ET.SubElement(case, "skipped", {"message": _skip_message(check)})
+
+
+def _skip_message(check: Mapping[str, Any]) -> str:
+    if c.text(check.get("status")) == "failed":
+        codes = ", ".join(c.one_line(f.get("code")) for f in c.items(check, "findings"))
+        return f"waived: {codes}"
+    return c.one_line(check.get("reason")) or c.one_line(check.get("status"))
+
+
+def _failure(case: ET.Element, check: Mapping[str, Any]) -> None:
+    found = sorted((f for f in c.items(check, "findings") if not f.get("waived")),
+                   key=lambda f: c.severity_rank(f.get("severity")))
+    first = found[0] if found else {}
+    code = c.one_line(first.get("code") or check.get("id"))
+    message = c.one_line(first.get("message") or check.get("reason") or "failed")
+    el = ET.SubElement(case, "failure", {"message": f"{code}: {message}", "type": code})
+    el.text = "\n\n".join(_finding_text(f) for f in found) or c.text(check.get("reason"))
+
+
+def _finding_text(f: Mapping[str, Any]) -> str:
+    lines = [f"[{c.one_line(f.get('severity'))}] {c.one_line(f.get('code'))}: "
+             f"{c.one_line(f.get('message'))}"]
+    for label, key in (("expected", "expected"), ("observed", "observed"), ("device", "device"),
+                       ("why", "why"), ("hint", "hint")):
+        if c.text(f.get(key)).strip():
+            lines.append(f"{label}: {c.one_line(f.get(key))}")
+    if c.text(f.get("repro")).strip():
+        lines += ["repro:", c.text(f.get("repro")).rstrip()]
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+"""Markdown report: contents, table integrity under hostile text, brevity of clean runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from bnconform.render import markdown, terminal
+
+DATA = Path(__file__).parent / "data"
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((DATA / f"sample_result_{name}.json").read_text())
+
+
+def table_blocks(text: str) -> list[list[str]]:
+    """Consecutive lines starting with '|' (GitHub tables)."""
+    blocks: list[list[str]] = []
+    current: list[str] = []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            blocks.append(current)
+            current = []
+    return blocks
+
+
+def unescaped_pipes(line: str) -> int:
+    return len(re.findall(r"(?<!\\)\|", line))
+
+
+def assert_tables_intact(text: str) -> None:
+    blocks = table_blocks(text)
+    assert blocks
+    for block in blocks:
+        assert re.fullmatch(r"\|[-|: ]+\|", block[1]), block[1]
+        columns = unescaped_pipes(block[0])
+        assert all(unescaped_pipes(line) == columns for line in block), block
+
+
+def test_failing_report_contents() -> None:
+    text = markdown.render(sample("failing"))
+    assert text.startswith("# ❌ bnconform: FAIL: bnconform.examples.tutorial:TutorialBatchNorm2d")
+    for field in ("**Spec** pytorch", "**Devices** cpu", "**Seed** 0", "**torch** 2.13.0",
+                  "**bnconform** 0.1.0"):
+        assert field in text
+    assert "## Fingerprint vs spec" in text
+    assert "| property" in text and "expected" in text and "verdict" in text
+    assert "Behaves like the keras spec except running-var-estimator." in text
+    errors, warnings = text.index("### Errors (3)"), text.index("### Warnings (1)")
+    assert errors < warnings
+    for code in ("momentum-inverted", "running-stats-shape", "running-var-estimator"):
+        assert errors < text.index(f"#### {code}:") < warnings
+    assert text.index("#### input-rank-unsupported:") > warnings
+    assert "- **Expected:** new-batch weight 0.1" in text
+    assert "- **Observed:** new-batch weight 0.9" in text
+    assert "**Why it matters:**" in text and "**How to fix:**" in text
+    assert "```python\nimport torch\n" in text
+    waived = text.index("## Waived findings (1)")
+    assert text.index("state-dict-keys", waived) > waived
+    assert "#### state-dict-keys" not in text  # waived ones are not listed as findings
+    assert "blocked by running-stats-shape (failed)" in text
+    assert "## Checks (34)" in text
+    assert_tables_intact(text)
+
+
+def test_clean_report_is_short() -> None:
+    text = markdown.render(sample("clean"))
+    assert "PASS" in text and "No findings." in text
+    assert "Behaves like the pytorch spec." in text
+    assert "Waived" not in text
+    assert len(text.encode()) < 8_000
+
+
+def test_cells_escape_pipes_newlines_and_html() -> None:
+    result = sample("failing")
+    result["fingerprint"]["rows"][0]["observed"] = "a | b\nc <script>x</script> [l](http://e)"
+    text = markdown.render(result)
+    assert "a \\| b c &lt;script&gt;x&lt;/script&gt; \\[l\\](http://e)" in text
+    assert_tables_intact(text)
+
+
+def test_repro_fence_outlasts_backticks() -> None:
+    block = markdown.code_block("x = 1\n```\n# still code\n````")
+    assert block.startswith("`````python\n") and block.endswith("\n`````")
+
+
+def test_terminal_summary() -> None:
+    result = sample("failing")
+    result["findings"][0]["message"] = "\x1b[2J cleared " + "m" * 200
+    text = terminal.render(result)
+    first = text.splitlines()[0]
+    assert first == ("bnconform FAIL: bnconform.examples.tutorial:TutorialBatchNorm2d "
+                     "vs spec pytorch")
+    assert "\x1b" not in text
+    assert "momentum-inverted" in text and "state-dict-keys" not in text
+    assert "3 errors, 1 warning, 0 info, 1 waived; checks: 22 passed, 5 failed" in text
+    assert max(len(line) for line in text.splitlines()) < 140
+    assert "…" in text
+
+
+def test_terminal_clean_has_no_table() -> None:
+    text = terminal.render(sample("clean"))
+    assert text.startswith("bnconform PASS: torch.nn:BatchNorm2d vs spec pytorch")
+    assert "severity" not in text
