@@ -1,10 +1,13 @@
-"""Importing this package registers every check, prerequisites first."""
+"""Importing this package registers every check; registration order is execution order,
+so a prerequisite always comes before the checks that require it."""
 
-from bnconform.checks import (  # noqa: F401  (registration order is execution order)
+from bnconform.checks import (  # noqa: F401
     basics,
+    affine,
     running,
     normalization,
     modes,
-    model,
+    state,
     output,
+    gradients,
 )

@@ -20,6 +20,37 @@ def eval_repro(ctx: RunContext) -> str:
 
 
 @check(
+    "mode-follows-grad",
+    area="modes",
+    title="Train/eval behaviour follows module.training, not torch.is_grad_enabled()",
+    severity="error",
+    why="A switch on torch.is_grad_enabled() treats validation without no_grad as training (updating"
+    " running statistics with validation data) and training steps under no_grad as eval.",
+    hint="Use `if self.training:` to choose batch or running statistics, not torch.is_grad_enabled().",
+    requires=RUNNING,
+)
+def mode_follows_grad(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(modes.modes)
+    problems = []
+    if obs.train_grad.uses != obs.train_no_grad.uses:
+        problems.append(f"train mode under no_grad uses {obs.train_no_grad.uses} statistics")
+    if ctx.spec.update_under_no_grad and obs.train_grad.updates and not obs.train_no_grad.updates:
+        problems.append("train mode under no_grad does not update the running statistics")
+    if obs.eval_grad.uses != obs.eval_no_grad.uses:
+        problems.append(f"eval mode with grad enabled uses {obs.eval_grad.uses} statistics")
+    if not problems:
+        return passed()
+    return failed(
+        "Behaviour changes with torch.is_grad_enabled(): " + "; ".join(problems),
+        expected="train mode: batch statistics and updates, with or without grad; eval mode: running statistics",
+        observed="; ".join(problems),
+        repro=snippet(ctx, ["bn.eval()", "y_grad = bn(x)", "with torch.no_grad():", "    y_nograd = bn(x)",
+                            "print('same output?', torch.allclose(y_grad, y_nograd))",
+                            f"print('batch mean of eval output:', y_grad.mean(dim={axes_expr(ctx)}))"]),
+    )
+
+
+@check(
     "eval-uses-batch-stats",
     area="modes",
     title="Eval mode normalizes with the running statistics",
@@ -52,7 +83,7 @@ def eval_uses_batch_stats(ctx: RunContext) -> Verdict:
     why="Updating running statistics during validation leaks validation data into the model and makes"
     " evaluation results depend on how often you evaluate.",
     hint="Update running statistics only when self.training is True.",
-    requires=RUNNING,
+    requires=("running-stats-missing", "mode-follows-grad"),
 )
 def eval_updates_running_stats(ctx: RunContext) -> Verdict:
     obs = ctx.probe(modes.modes)
@@ -66,35 +97,4 @@ def eval_updates_running_stats(ctx: RunContext) -> Verdict:
         observed="changed",
         repro=snippet(ctx, [f"before = {name}.clone()", "bn.eval()", "with torch.no_grad():", "    bn(x)",
                             f"print('changed:', not torch.equal(before, {name}))"]),
-    )
-
-
-@check(
-    "mode-follows-grad",
-    area="modes",
-    title="Train/eval behaviour follows module.training, not torch.is_grad_enabled()",
-    severity="error",
-    why="A switch on torch.is_grad_enabled() treats validation without no_grad as training (updating"
-    " running statistics with validation data) and training steps under no_grad as eval.",
-    hint="Use `if self.training:` to choose batch or running statistics, not torch.is_grad_enabled().",
-    requires=RUNNING,
-)
-def mode_follows_grad(ctx: RunContext) -> Verdict:
-    obs = ctx.probe(modes.modes)
-    problems = []
-    if obs.train_grad.uses != obs.train_no_grad.uses:
-        problems.append(f"train mode under no_grad uses {obs.train_no_grad.uses} statistics")
-    if ctx.spec.update_under_no_grad and obs.train_grad.updates and not obs.train_no_grad.updates:
-        problems.append("train mode under no_grad does not update the running statistics")
-    if obs.eval_grad.uses != obs.eval_no_grad.uses:
-        problems.append(f"eval mode with grad enabled uses {obs.eval_grad.uses} statistics")
-    if not problems:
-        return passed()
-    return failed(
-        "Behaviour changes with torch.is_grad_enabled(): " + "; ".join(problems),
-        expected="train mode: batch statistics and updates, with or without grad; eval mode: running statistics",
-        observed="; ".join(problems),
-        repro=snippet(ctx, ["bn.eval()", "y_grad = bn(x)", "with torch.no_grad():", "    y_nograd = bn(x)",
-                            "print('same output?', torch.allclose(y_grad, y_nograd))",
-                            f"print('batch mean of eval output:', y_grad.mean(dim={axes_expr(ctx)}))"]),
     )

@@ -43,7 +43,7 @@ def structures(ctx: RunContext) -> list[statistics.Structure]:
     why="Per-position or per-sample statistics are a different layer (LayerNorm/InstanceNorm): outputs"
     " depend on other samples in the wrong way and eval diverges from training.",
     hint="Reduce over every axis except the channel axis: x.mean(dim=(0, 2, 3)) for (N, C, H, W).",
-    requires=FORWARD,
+    requires=("forward-failed", "affine-apply"),
 )
 def reduction_axes(ctx: RunContext) -> Verdict:
     wrong = [s for s in structures(ctx) if s.axes != ctx.spec.axes_for_rank(s.rank)]
@@ -215,7 +215,7 @@ def eps_default(ctx: RunContext) -> Verdict:
     " inputs, mean 3000, std 1): the variance becomes garbage or negative and outputs explode or NaN.",
     hint="Compute the variance as ((x - mean) ** 2).mean(...) or use torch.var_mean; accumulate half"
     " inputs in float32.",
-    requires=NORMALIZATION,
+    requires=("reduction-axes", "train-uses-running-stats"),
 )
 def unstable_variance(ctx: RunContext) -> Verdict:
     if ctx.spec.variance_algorithm == "fast":

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from bnconform.context import RunContext
 from bnconform.errors import UserCodeError
 from bnconform.probes import basics
-from bnconform.probes.common import forward, prepare
+from bnconform.probes.common import affine_values, forward, prepare
 from bnconform.reference import Behaviour, train_forward
 from bnconform.registry import Verdict, check, failed, passed
 
 EXAMPLES = {"default": 20, "thorough": 200}
 EXPLAINED_BY = (
     "reduction-axes", "norm-variance-estimator", "train-uses-running-stats", "eps-placement",
-    "eps-ignored", "eps-default", "affine-apply",
+    "eps-ignored", "eps-default", "affine-params", "affine-apply",
 )
 
 
@@ -63,8 +63,7 @@ def compare(ctx: RunContext, case: Case) -> Comparison:
     x = ctx.to_layout(torch.tensor(case.means).reshape(view) + torch.tensor(case.stds).reshape(view) * z)
     x = x.to(ctx.device, ctx.dtype)
     y = forward(ctx, prep.module, x).detach().double().cpu()
-    weight = torch.tensor(case.gamma, dtype=torch.float64) if prep.discovery.has("weight") else None
-    bias = torch.tensor(case.beta, dtype=torch.float64) if prep.discovery.has("bias") else None
+    weight, bias = affine_values(prep.discovery, prep.module)  # as stored: the module may round them
     expected, _ = train_forward(Behaviour.from_spec(ctx.spec), x.double().cpu(), None, weight, bias)
     if y.shape != expected.shape or not torch.isfinite(y).all():
         return Comparison(float("inf"), expected, y)

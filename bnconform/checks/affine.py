@@ -1,4 +1,4 @@
-"""The module as a model: affine parameters, gradients and state_dict."""
+"""gamma and beta: trainable Parameters, initialised and applied as the spec says."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def affine_apply(ctx: RunContext) -> Verdict:
         return skipped("no weight and bias found")
     obs = ctx.probe(model.affine)
     tol = model.EXACT_TOL.get(ctx.dtype, 1e-5) * 100
-    if obs.error <= tol:
+    if obs.error <= tol or obs.explanation == model.OUTPUT_SCALED:
         return passed(relative_error=obs.error)
     w, b = attr(ctx, "weight", "weight"), attr(ctx, "bias", "bias")
     return failed(
@@ -110,65 +110,3 @@ def affine_apply(ctx: RunContext) -> Verdict:
             "print('max error:', (y - (2.0 * x_hat + 0.5)).abs().max())",
         ]),
     )
-
-
-@check(
-    "grad-mismatch",
-    area="gradients",
-    title="Input and parameter gradients match the reference",
-    severity="error",
-    why="Statistics detached from the graph (or a wrong hand-written backward) give wrong input gradients:"
-    " the network still trains, only worse.",
-    hint="Keep mean and var in the autograd graph (no .detach()/.data/.item() in the normalization path);"
-    " for a custom backward, compare with torch.autograd.gradcheck.",
-    requires=("reduction-axes", "norm-variance-estimator", "train-uses-running-stats", "affine-apply"),
-)
-def grad_mismatch(ctx: RunContext) -> Verdict:
-    obs = ctx.probe(model.gradients)
-    wrong = {k: v for k, v in obs.errors.items() if not v <= obs.tolerance}
-    if not wrong:
-        return passed(**obs.errors)
-    described = ", ".join(f"{k}: {'missing' if v == float('inf') else f'relative error {v:.3g}'}" for k, v in wrong.items())
-    return failed(
-        f"Gradients differ from the reference ({described})",
-        expected=f"relative error <= {obs.tolerance:g}",
-        observed=described,
-        repro=snippet(ctx, [
-            "x.requires_grad_(True)", "bn.train()", "bn(x).pow(3).sum().backward()",
-            "ref = torch.nn.functional.batch_norm(x.detach().requires_grad_(True), None, None, training=True)",
-            "# compare x.grad with the reference gradient of ref.pow(3).sum()",
-        ]),
-    )
-
-
-@check(
-    "state-dict",
-    area="state",
-    title="state_dict round-trips after training (and loads into/from torch.nn.BatchNorm)",
-    severity="error",
-    why="Checkpoints that lose or misname running statistics restore a different model; a state_dict that"
-    " torch.nn.BatchNorm cannot load blocks swapping implementations and pretrained weights.",
-    hint="Keep running statistics in registered buffers named like torch.nn.BatchNorm's (weight, bias,"
-    " running_mean, running_var, num_batches_tracked) with shape (C,).",
-    requires=FORWARD,
-)
-def state_dict(ctx: RunContext) -> Verdict:
-    obs = ctx.probe(model.state_dict)
-    if obs.round_trip:
-        return failed(
-            f"state_dict does not round-trip: {obs.round_trip}",
-            expected="a fresh module loaded with the trained state_dict gives the same eval output",
-            observed=obs.round_trip,
-            repro=snippet(ctx, ["bn.train(); bn(x)", "fresh = type(bn)(*[]) if False else None  # rebuild like above",
-                                "print(sorted(bn.state_dict()))"]),
-        )
-    if obs.interop not in ("", "n/a"):
-        return failed(
-            f"state_dict is not interchangeable with torch.nn.BatchNorm: {obs.interop}",
-            expected="loads into and from torch.nn.BatchNorm with the same eval output",
-            observed=obs.interop,
-            severity=Severity.WARNING,
-            repro=snippet(ctx, ["print(sorted(bn.state_dict()))",
-                                "print(sorted(torch.nn.BatchNorm2d(3).state_dict()))"]),
-        )
-    return passed(interop=obs.interop or "ok")

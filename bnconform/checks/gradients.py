@@ -1,0 +1,37 @@
+"""Gradients of a training step against the float64 reference."""
+
+from __future__ import annotations
+
+from bnconform.context import RunContext
+from bnconform.probes import model
+from bnconform.registry import Verdict, check, failed, passed
+from bnconform.repro import snippet
+
+
+@check(
+    "grad-mismatch",
+    area="gradients",
+    title="Input and parameter gradients match the reference",
+    severity="error",
+    why="Statistics detached from the graph (or a wrong hand-written backward) give wrong input gradients:"
+    " the network still trains, only worse.",
+    hint="Keep mean and var in the autograd graph (no .detach()/.data/.item() in the normalization path);"
+    " for a custom backward, compare with torch.autograd.gradcheck.",
+    requires=("output-mismatch",),
+)
+def grad_mismatch(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(model.gradients)
+    wrong = {k: v for k, v in obs.errors.items() if not v <= obs.tolerance}
+    if not wrong:
+        return passed(**obs.errors)
+    described = ", ".join(f"{k}: {'missing' if v == float('inf') else f'relative error {v:.3g}'}" for k, v in wrong.items())
+    return failed(
+        f"Gradients differ from the reference ({described})",
+        expected=f"relative error <= {obs.tolerance:g}",
+        observed=described,
+        repro=snippet(ctx, [
+            "x.requires_grad_(True)", "bn.train()", "bn(x).pow(3).sum().backward()",
+            "ref = torch.nn.functional.batch_norm(x.detach().requires_grad_(True), None, None, training=True)",
+            "# compare x.grad with the reference gradient of ref.pow(3).sum()",
+        ]),
+    )
