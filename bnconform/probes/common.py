@@ -95,7 +95,7 @@ def forward(
     y = ctx.guarded(label, call, grad=grad)
     if not isinstance(y, torch.Tensor):
         raise UserCodeError(label, f"returned {type(y).__name__}, not a tensor", "type")
-    return y
+    return y.detach()  # probes measure values; gradients have their own probe
 
 
 def affine_values(found: Discovery, module: torch.nn.Module) -> tuple[torch.Tensor | None, ...]:

@@ -1,0 +1,45 @@
+"""Option definitions shared by every front end (CLI today); importing this loads no torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMATS = ("json", "md", "html", "junit")
+DEVICES = ("cpu", "cuda", "auto")
+PROFILES = ("default", "thorough")
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Option:
+    flags: tuple[str, ...]
+    help: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def csv_formats(text: str) -> list[str]:
+    formats = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"unknown format {unknown[0] if unknown else text!r}; choose from {', '.join(FORMATS)}")
+    return formats
+
+
+CHECK_OPTIONS: tuple[Option, ...] = (
+    Option(("--spec",), "built-in spec name or path to a .toml spec (default: pytorch)", {"default": "pytorch"}),
+    Option(("--init",), "constructor argument KEY=VALUE (Python literal, never evaluated); repeatable",
+           {"action": "append", "default": [], "metavar": "KEY=VALUE"}),
+    Option(("--device",), "cpu, cuda, or auto (every available device)", {"choices": DEVICES, "default": "cpu"}),
+    Option(("--format",), f"comma-separated report formats: {','.join(FORMATS)} (default: all)",
+           {"type": csv_formats, "default": list(FORMATS), "dest": "formats"}),
+    Option(("--output",), "directory for the reports (default: reports/)", {"default": "reports"}),
+    Option(("--ignore",), "waive a finding code (still reported, never fails the run); repeatable",
+           {"action": "append", "default": [], "metavar": "CODE"}),
+    Option(("--fail-on",), "lowest severity that makes the exit code 1", {"choices": SEVERITIES, "default": "error"}),
+    Option(("--seed",), "seed of every probe input and of hypothesis", {"type": int, "default": 0}),
+    Option(("--profile",), "default (fast) or thorough (more examples, long sequences, gradgradcheck)",
+           {"choices": PROFILES, "default": "default"}),
+    Option(("--timeout",), "seconds one call into the implementation may take before it counts as hung",
+           {"type": float, "default": 10.0}),
+)
