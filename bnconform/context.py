@@ -103,7 +103,7 @@ class RunContext:
 
     def shape(self, rank: int, batch: int = 3) -> tuple[int, ...]:
         """A small input shape in channels-first order; few values per channel on purpose."""
-        spatial = {2: (), 3: (3,), 4: (2, 2), 5: (2, 1, 2)}[rank]
+        spatial = {2: (), 3: (3,), 4: (2, 2), 5: (2, 2, 2)}[rank]  # no size-1 axis: axes stay identifiable
         return (6 if rank == 2 else batch, self.channels, *spatial)
 
     def to_layout(self, x: torch.Tensor) -> torch.Tensor:

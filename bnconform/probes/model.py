@@ -33,23 +33,33 @@ def affine(ctx: RunContext) -> AffineObservation:
     rank, axis = y0.dim(), ctx.spec.channel_axis
     g = channel_view(per_channel(GAMMA, ctx.channels), rank, axis)
     b = channel_view(per_channel(BETA, ctx.channels), rank, axis)
+    error = relative_error(y1, g * y0 + b)
+    return AffineObservation(error, explain_affine(ctx, x, y1, g, b), flat(init_w), flat(init_b))
+
+
+def explain_affine(ctx: RunContext, x: torch.Tensor, y1: torch.Tensor, g: torch.Tensor, b: torch.Tensor) -> str:
+    """Which formula maps the spec's x_hat to the observed output ("" = the right one).
+
+    The spec's x_hat, not the module's gamma=1/beta=0 output, because a bug such as
+    x_hat * gamma * beta makes that output identically zero.
+    """
+    x_hat, _ = train_forward(Behaviour.from_spec(ctx.spec), x.double().cpu(), None)
     candidates = {
-        "": g * y0 + b,
-        "gamma and beta are not applied": y0,
-        "gamma and beta are swapped (beta * x_hat + gamma)": b * y0 + g,
-        "the output is multiplied by beta (x_hat * gamma * beta)": y0 * g * b,
-        "beta is added before scaling ((x_hat + beta) * gamma)": (y0 + b) * g,
-        "only gamma is applied": g * y0,
-        "only beta is applied": y0 + b,
+        "": g * x_hat + b,
+        "gamma and beta are not applied": x_hat,
+        "gamma and beta are swapped (beta * x_hat + gamma)": b * x_hat + g,
+        "the output is multiplied by beta (x_hat * gamma * beta)": x_hat * g * b,
+        "beta is added before scaling ((x_hat + beta) * gamma)": (x_hat + b) * g,
+        "only gamma is applied": g * x_hat,
+        "only beta is applied": x_hat + b,
     }
     # A stray factor on the whole output also scales beta's contribution; that is not an
     # affine defect, so it gets its own hypothesis and output-mismatch reports it.
-    residual, spread = y1 - g * y0, b.expand_as(y0)
-    scale = float((residual * spread).sum() / spread.pow(2).sum())
-    candidates[OUTPUT_SCALED] = g * y0 + scale * b
+    right = candidates[""]
+    scale = float((y1 * right).sum() / right.pow(2).sum())
+    candidates[OUTPUT_SCALED] = scale * right
     errors = {name: relative_error(y1, value) for name, value in candidates.items()}
-    best = min(errors, key=errors.__getitem__)
-    return AffineObservation(errors[""], best, flat(init_w), flat(init_b))
+    return min(errors, key=errors.__getitem__)
 
 
 def flat(t: torch.Tensor | None) -> list[float]:
