@@ -37,6 +37,7 @@ def run_check(
     ignore = validate_codes(ignore)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on {fail_on!r} is not one of {', '.join(FAIL_ON)}")
+    device = resolve_device(device)
     loaded_spec = load_spec(spec)
     loaded_target = load_target(target)
     builder = Builder(loaded_target, init)
@@ -49,6 +50,24 @@ def run_check(
         settings={"seed": seed, "devices": [device], "profile": profile, "fail_on": fail_on,
                   "ignore": sorted(ignore), "timeout_s": timeout_s},
     )
+
+
+def resolve_device(device: str) -> str:
+    """"cpu", "cuda" (refused without a CUDA device) or "auto" (CUDA when available, else CPU).
+
+    Checked here, at the boundary: otherwise every probe would fail on the device and the
+    run would end in a wall of blocked checks instead of one usage error.
+    """
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available (torch.cuda.is_available() is "
+                         "False); use --device cpu or --device auto")
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"--device {device!r} is not one of cpu, cuda, auto")
+    return device
 
 
 def validate_codes(codes: Iterable[str]) -> list[str]:

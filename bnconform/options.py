@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,10 @@ def csv_formats(text: str) -> list[str]:
     formats = [f.strip() for f in text.split(",") if f.strip()]
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
-        raise ValueError(f"unknown format {unknown[0] if unknown else text!r}; choose from {', '.join(FORMATS)}")
+        # ArgumentTypeError, not ValueError: argparse shows its message instead of "invalid value".
+        bad = unknown[0] if unknown else text
+        valid = ", ".join(FORMATS)
+        raise argparse.ArgumentTypeError(f"unknown format {bad!r}; choose from {valid}")
     return formats
 
 
@@ -30,7 +34,7 @@ CHECK_OPTIONS: tuple[Option, ...] = (
     Option(("--spec",), "built-in spec name or path to a .toml spec (default: pytorch)", {"default": "pytorch"}),
     Option(("--init",), "constructor argument KEY=VALUE (Python literal, never evaluated); repeatable",
            {"action": "append", "default": [], "metavar": "KEY=VALUE"}),
-    Option(("--device",), "cpu, cuda, or auto (every available device)", {"choices": DEVICES, "default": "cpu"}),
+    Option(("--device",), "cpu, cuda, or auto (CUDA when available, else CPU)", {"choices": DEVICES, "default": "cpu"}),
     Option(("--format",), f"comma-separated report formats: {','.join(FORMATS)} (default: all)",
            {"type": csv_formats, "default": list(FORMATS), "dest": "formats"}),
     Option(("--output",), "directory for the reports (default: reports/)", {"default": "reports"}),
