@@ -38,6 +38,8 @@ def run_check(
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on {fail_on!r} is not one of {', '.join(FAIL_ON)}")
     device = resolve_device(device)
+    if not 0 < timeout_s < float("inf"):  # join(-1) returns at once: every call would "hang"
+        raise UsageError(f"--timeout {timeout_s:g} must be a positive number of seconds")
     loaded_spec = load_spec(spec)
     loaded_target = load_target(target)
     builder = Builder(loaded_target, init)
