@@ -97,7 +97,7 @@ def observed_values(ctx: RunContext) -> dict[str, str]:
     for estimator in ("biased", "unbiased"):
         eps = cached(ctx, statistics.eps_behaviour, estimator)
         if eps is not None:
-            observed["eps-placement"] = eps.placement
+            observed["eps-placement"] = eps.placement if eps.placement != "untested" else eps.default_placement
             observed["eps-default"] = f"{eps.default_value:.3g}"
     observed.update(momentum_values(cached(ctx, running.momentum)))
     buffers = cached(ctx, running.buffers)

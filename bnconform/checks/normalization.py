@@ -126,6 +126,7 @@ def eps_observation(ctx: RunContext) -> statistics.EpsObservation:
 
 
 
+PLACEMENTS = ("inside-sqrt", "outside-sqrt")
 EPS_REPRO = [
     "bn.train()",
     "x = x * 1e-3  # variance comparable to eps",
@@ -145,14 +146,17 @@ EPS_REPRO = [
 )
 def eps_placement(ctx: RunContext) -> Verdict:
     obs = eps_observation(ctx)
-    if obs.placement == "untested":
-        return skipped("the constructor takes no eps argument")
-    if obs.placement != "outside-sqrt" or ctx.spec.eps_placement == "outside-sqrt":
-        return passed(placement=obs.placement)
+    if obs.placement == "other":
+        return skipped("the eps behaviour matches no formula; see output-mismatch")
+    placement = obs.placement if obs.placement in PLACEMENTS else obs.default_placement
+    if placement == ctx.spec.eps_placement:
+        return passed(placement=placement)
+    how = f"with eps={obs.requested}" if obs.placement in PLACEMENTS else "at the default eps (variances ~eps)"
+    formula = {"outside-sqrt": "(x - mean) / (sqrt(var) + eps)", "inside-sqrt": "(x - mean) / sqrt(var + eps)"}
     return failed(
-        f"With eps={obs.requested} the output matches (x - mean) / (sqrt(var) + eps)",
+        f"{how.capitalize()} the output matches {formula[placement]}",
         expected=ctx.spec.eps_placement,
-        observed="outside-sqrt",
+        observed=placement,
         repro=snippet(ctx, [*EPS_REPRO, f"print(y.var(dim={axes_expr(ctx)}, unbiased=False))  # compare with var/(var+eps)"], eps=obs.requested),
     )
 

@@ -37,7 +37,7 @@ def one_update(ctx: RunContext, **roles: object) -> Update:
     w = float(weights.mean())
     spread = float(weights.max() - weights.min())
     ratio = float("nan")
-    if abs(w) > 0.01:
+    if abs(w) > 1e-4:  # Keras' default 0.99 leaves the new batch a weight of only 0.01
         ratio = float(((r_var - (1 - w) * far_v) / w / var_b.reshape(-1)).mean())
     return Update(w, spread, ratio, ctx.values_per_channel(rank))
 

@@ -107,6 +107,7 @@ class EpsObservation:
     explicit_value: float  # eps implied by the explicit construction (inside-sqrt formula)
     default_value: float  # eps implied by the default construction, by the observed placement
     requested: float
+    default_placement: str  # the placement that explains the default construction
 
 
 EXPLICIT_EPS = 0.5  # large enough that placement and use are unmistakable at variance ~1
@@ -117,8 +118,8 @@ def eps_behaviour(ctx: RunContext, estimator: str) -> EpsObservation:
     placement, explicit = "untested", float("nan")
     if ctx.builder.accepts("eps"):
         placement, explicit = explicit_eps(ctx, rank, estimator)
-    default = default_eps(ctx, rank, estimator, placement)
-    return EpsObservation(placement, explicit, default, EXPLICIT_EPS)
+    default, default_placement = default_eps(ctx, rank, estimator, placement)
+    return EpsObservation(placement, explicit, default, EXPLICIT_EPS, default_placement)
 
 
 def observed_scale(ctx: RunContext, rank: int, stds: list[float], salt: int, **roles: object) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,14 +146,24 @@ def explicit_eps(ctx: RunContext, rank: int, estimator: str) -> tuple[str, float
     return ("ignored" if abs(inside) < 0.05 else "other"), inside
 
 
-def default_eps(ctx: RunContext, rank: int, estimator: str, placement: str) -> float:
-    """The eps a default-built module adds, measured with variances comparable to the spec's eps."""
-    stds = [(ctx.spec.eps * f) ** 0.5 for f in (0.5, 1.0, 2.0)]
+def default_eps(ctx: RunContext, rank: int, estimator: str, placement: str) -> tuple[float, str]:
+    """The eps a default-built module adds, measured with variances comparable to the spec's eps.
+
+    Channels get variances of 0.25, 1 and 4 times eps: the placement formula that gives the
+    same eps in every channel is the one the module uses (needed when eps cannot be passed).
+    """
+    stds = [(ctx.spec.eps * f) ** 0.5 for f in (0.25, 1.0, 4.0)]
     scale, var_b = observed_scale(ctx, rank, stds, 31)
     var = variance_used(var_b, estimator, ctx.values_per_channel(rank))
-    if placement == "outside-sqrt":
-        return float((scale - var.sqrt()).mean())
-    return float((scale.pow(2) - var).mean())
+    implied = {"inside-sqrt": scale.pow(2) - var, "outside-sqrt": scale - var.sqrt()}
+    if placement not in implied:
+        tiny = all(float(v.abs().mean()) < 0.01 * ctx.spec.eps for v in implied.values())
+        placement = ctx.spec.eps_placement if tiny else min(implied, key=lambda name: spread(implied[name]))
+    return float(implied[placement].mean()), placement
+
+
+def spread(values: torch.Tensor) -> float:
+    return float((values.max() - values.min()) / values.abs().mean().clamp_min(1e-300))
 
 
 @dataclass(frozen=True)
