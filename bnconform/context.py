@@ -17,6 +17,7 @@ from bnconform.spec import Spec
 T = TypeVar("T")
 
 MAX_HANGS = 2  # after this many hangs every further call fails fast instead of waiting again
+HUNG_EARLIER = "not run: the implementation hung earlier"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class RunContext:
     def guarded(self, what: str, fn: Callable[..., T], *args: Any, grad: bool = True) -> T:
         """Call user code with a timeout; exceptions and hangs become UserCodeError."""
         if self._hangs >= MAX_HANGS:
-            raise UserCodeError(what, "not run: the implementation hung earlier", "timeout")
+            raise UserCodeError(what, HUNG_EARLIER, "timeout")
         box: dict[str, Any] = {}
 
         def target() -> None:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 
 from bnconform.construct import Unsupported
-from bnconform.context import RunContext
+from bnconform.context import HUNG_EARLIER, RunContext
 from bnconform.errors import UserCodeError
 from bnconform.findings import CheckResult, Finding, Status
 from bnconform.registry import CheckSpec, Verdict, all_checks
@@ -73,9 +73,7 @@ def crashed(ctx: RunContext, spec: CheckSpec, error: UserCodeError, waived: set[
     """User code raised, hung or returned NaN while this check drove it: a finding, not a crash."""
     from bnconform.registry import get_check
 
-    code = "construct-failed" if error.what.startswith("construct") else "forward-failed"
-    if spec.code in ("construct-failed", "forward-failed"):
-        code = spec.code
+    code = spec.code if spec.code in ("construct-failed", "forward-failed") else culprit(error)
     owner = get_check(code)
     context = "" if code == spec.code else f" (while checking {spec.code})"
     finding = Finding(
@@ -86,3 +84,11 @@ def crashed(ctx: RunContext, spec: CheckSpec, error: UserCodeError, waived: set[
         details={"kind": error.kind}, waived=code in waived,
     )
     return CheckResult(spec.code, spec.area, spec.title, Status.FAILED, "", (finding,))
+
+
+def culprit(error: UserCodeError) -> str:
+    """construct-failed only when a constructor itself failed; a constructor call skipped
+    because a forward hung earlier is the forward's fault, not the constructor's."""
+    if error.what.startswith("construct") and error.detail != HUNG_EARLIER:
+        return "construct-failed"
+    return "forward-failed"
