@@ -34,8 +34,13 @@ def build_parser() -> Parser:
     explain.add_argument("code")
     report = commands.add_parser("report", help="render a saved bnconform-report.json again")
     report.add_argument("result", help="path to bnconform-report.json")
-    report.add_argument("--format", type=csv_formats, default=["md", "html", "junit"], dest="formats",
-                        help=f"comma-separated formats: {','.join(FORMATS)} (default: md,html,junit)")
+    report.add_argument(
+        "--format",
+        type=csv_formats,
+        default=["md", "html", "junit"],
+        dest="formats",
+        help=f"comma-separated formats: {','.join(FORMATS)} (default: md,html,junit)",
+    )
     report.add_argument("--output", default=None, help="directory (default: next to the JSON file)")
     return parser
 
@@ -47,8 +52,15 @@ def command_check(args: argparse.Namespace) -> int:
     from bnconform.render.terminal import render as terminal
 
     result = run_check(
-        args.target, spec=args.spec, init=parse_init(args.init), seed=args.seed, device=args.device,
-        profile=args.profile, ignore=args.ignore, fail_on=args.fail_on, timeout_s=args.timeout,
+        args.target,
+        spec=args.spec,
+        init=parse_init(args.init),
+        seed=args.seed,
+        device=args.device,
+        profile=args.profile,
+        ignore=args.ignore,
+        fail_on=args.fail_on,
+        timeout_s=args.timeout,
     )
     written = write_reports(result, Path(args.output), args.formats)
     append_github_summary(result)
@@ -63,8 +75,18 @@ def command_specs(_: argparse.Namespace) -> int:
 
     from bnconform.spec import load_builtin_specs
 
-    rows = [(s.name, s.momentum_convention, s.momentum_default, s.running_var_estimator, s.eps,
-             s.channel_axis, s.description) for s in load_builtin_specs()]
+    rows = [
+        (
+            s.name,
+            s.momentum_convention,
+            s.momentum_default,
+            s.running_var_estimator,
+            s.eps,
+            s.channel_axis,
+            s.description,
+        )
+        for s in load_builtin_specs()
+    ]
     headers = ("spec", "momentum", "default", "running var", "eps", "channel axis", "description")
     print(tabulate(rows, headers=headers))
     return 0
@@ -78,8 +100,10 @@ def command_explain(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown finding code {args.code!r}; known codes: {', '.join(checks)}")
     c = checks[args.code]
     requires = f"\nRequires:  {', '.join(c.requires)}" if c.requires else ""
-    print(f"{c.code} ({c.severity.value}, area {c.area}{', profile ' + c.profile if c.profile != 'default' else ''})\n"
-          f"Checks:    {c.title}\nWhy:       {c.why}\nFix:       {c.hint}{requires}")
+    print(
+        f"{c.code} ({c.severity.value}, area {c.area}{', profile ' + c.profile if c.profile != 'default' else ''})\n"
+        f"Checks:    {c.title}\nWhy:       {c.why}\nFix:       {c.hint}{requires}"
+    )
     return 0
 
 
@@ -109,8 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - a bug of ours: one line unless debugging
         if os.environ.get("BNCONFORM_DEBUG"):
             raise
-        print(f"bnconform: internal error: {type(error).__name__}: {error} (set BNCONFORM_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        print(
+            f"bnconform: internal error: {type(error).__name__}: {error} (set BNCONFORM_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 3
 
 

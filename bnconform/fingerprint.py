@@ -107,28 +107,44 @@ def observed_values(ctx: RunContext) -> dict[str, str]:
     observed.update(mode_values(cached(ctx, modes.modes)))
     counter = cached(ctx, running.counter)
     if counter is not None:
-        observed["num-batches-tracked"] = "no" if counter.value is None else ("yes" if counter.value == counter.expected else f"counts {counter.value:g}")
+        observed["num-batches-tracked"] = (
+            "no"
+            if counter.value is None
+            else ("yes" if counter.value == counter.expected else f"counts {counter.value:g}")
+        )
     one = cached(ctx, modes.batch_of_one)
     if one is not None:
-        observed["batch-size-one"] = "error" if one.raised else ("allowed" if one.output_finite and one.running_finite else "NaN")
+        observed["batch-size-one"] = (
+            "error" if one.raised else ("allowed" if one.output_finite and one.running_finite else "NaN")
+        )
     return observed
 
 
 def uniform(values: list[float]) -> str:
-    return f"{values[0]:g}" if values and all(abs(v - values[0]) < 1e-9 for v in values) else str([round(v, 3) for v in values])
+    return (
+        f"{values[0]:g}"
+        if values and all(abs(v - values[0]) < 1e-9 for v in values)
+        else str([round(v, 3) for v in values])
+    )
 
 
 def momentum_values(obs: running.MomentumObservation | None) -> dict[str, str]:
     if obs is None:
         return {}
     values = {"momentum-default": f"{obs.default.new_weight:.4g}"}
-    from bnconform.checks.running import running_var_estimator  # noqa: F401  (same vocabulary)
-    from bnconform.checks.running import estimator_name
+    from bnconform.checks.running import (
+        estimator_name,
+        running_var_estimator,  # noqa: F401  (same vocabulary)
+    )
 
     values["running-var-estimator"] = estimator_name(obs.default.var_ratio, obs.default.values_per_channel)
     if obs.explicit is not None:
         w, m = obs.explicit.new_weight, running.EXPLICIT_MOMENTUM
-        values["momentum-inverted"] = "new-weight" if abs(w - m) < 1e-3 else ("old-weight" if abs(w - (1 - m)) < 1e-3 else f"other (weight {w:.3g})")
+        values["momentum-inverted"] = (
+            "new-weight"
+            if abs(w - m) < 1e-3
+            else ("old-weight" if abs(w - (1 - m)) < 1e-3 else f"other (weight {w:.3g})")
+        )
     return values
 
 
@@ -151,7 +167,10 @@ def fingerprint(ctx: RunContext) -> dict[str, Any]:
         for key, expected in expected_values(ctx.spec).items()
     ]
     return {
-        "rows": [{"key": r.key, "label": r.label, "expected": r.expected, "observed": r.observed, "verdict": r.verdict} for r in rows],
+        "rows": [
+            {"key": r.key, "label": r.label, "expected": r.expected, "observed": r.observed, "verdict": r.verdict}
+            for r in rows
+        ],
         "closest_spec": closest_spec(ctx.spec, observed),
     }
 
@@ -162,7 +181,15 @@ def layout_rows(ctx: RunContext) -> list[Row]:
     rows = []
     support = cached(ctx, basics.rank_support)
     if support is not None:
-        rows.append(Row("input-rank-unsupported", LABELS["input-rank-unsupported"], str(list(ctx.ranks)), str(list(support.accepted)), False))
+        rows.append(
+            Row(
+                "input-rank-unsupported",
+                LABELS["input-rank-unsupported"],
+                str(list(ctx.ranks)),
+                str(list(support.accepted)),
+                False,
+            )
+        )
     structure = cached(ctx, statistics.structure, ctx.primary_rank)
     rank, axis = ctx.primary_rank, ctx.spec.channel_axis
     expected = describe_axes(ctx.spec.axes_for_rank(rank), rank, axis)

@@ -32,18 +32,33 @@ def csv_formats(text: str) -> list[str]:
 
 CHECK_OPTIONS: tuple[Option, ...] = (
     Option(("--spec",), "built-in spec name or path to a .toml spec (default: pytorch)", {"default": "pytorch"}),
-    Option(("--init",), "constructor argument KEY=VALUE (Python literal, never evaluated); repeatable",
-           {"action": "append", "default": [], "metavar": "KEY=VALUE"}),
+    Option(
+        ("--init",),
+        "constructor argument KEY=VALUE (Python literal, never evaluated); repeatable",
+        {"action": "append", "default": [], "metavar": "KEY=VALUE"},
+    ),
     Option(("--device",), "cpu, cuda, or auto (CUDA when available, else CPU)", {"choices": DEVICES, "default": "cpu"}),
-    Option(("--format",), f"comma-separated report formats: {','.join(FORMATS)} (default: all)",
-           {"type": csv_formats, "default": list(FORMATS), "dest": "formats"}),
+    Option(
+        ("--format",),
+        f"comma-separated report formats: {','.join(FORMATS)} (default: all)",
+        {"type": csv_formats, "default": list(FORMATS), "dest": "formats"},
+    ),
     Option(("--output",), "directory for the reports (default: reports/)", {"default": "reports"}),
-    Option(("--ignore",), "waive a finding code (still reported, never fails the run); repeatable",
-           {"action": "append", "default": [], "metavar": "CODE"}),
+    Option(
+        ("--ignore",),
+        "waive a finding code (still reported, never fails the run); repeatable",
+        {"action": "append", "default": [], "metavar": "CODE"},
+    ),
     Option(("--fail-on",), "lowest severity that makes the exit code 1", {"choices": SEVERITIES, "default": "error"}),
     Option(("--seed",), "seed of every probe input and of hypothesis", {"type": int, "default": 0}),
-    Option(("--profile",), "default (fast) or thorough (more examples, long sequences, gradgradcheck)",
-           {"choices": PROFILES, "default": "default"}),
-    Option(("--timeout",), "seconds one call into the implementation may take before it counts as hung",
-           {"type": float, "default": 10.0}),
+    Option(
+        ("--profile",),
+        "default (fast) or thorough (more examples, long sequences, gradgradcheck)",
+        {"choices": PROFILES, "default": "default"},
+    ),
+    Option(
+        ("--timeout",),
+        "seconds one call into the implementation may take before it counts as hung",
+        {"type": float, "default": 10.0},
+    ),
 )

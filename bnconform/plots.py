@@ -47,6 +47,9 @@ def output_comparison(checks: list[CheckResult]) -> dict[str, Any] | None:
     for check in checks:
         for finding in check.findings:
             if "expected_values" in finding.details:
-                return {"expected": finding.details["expected_values"], "observed": finding.details["observed_values"],
-                        "check": check.check_id}
+                return {
+                    "expected": finding.details["expected_values"],
+                    "observed": finding.details["observed_values"],
+                    "check": check.check_id,
+                }
     return None

@@ -63,9 +63,7 @@ def channel_view(values: torch.Tensor, rank: int, channel_axis: int) -> torch.Te
     return values.reshape(shape)
 
 
-def batch_statistics(
-    x: torch.Tensor, axes: tuple[int, ...], estimator: str
-) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_statistics(x: torch.Tensor, axes: tuple[int, ...], estimator: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and variance over `axes`, kept broadcastable (two-pass, so numerically sound)."""
     mean = x.mean(dim=axes, keepdim=True)
     count = count_over(x, axes)
@@ -81,17 +79,13 @@ def count_over(x: torch.Tensor, axes: tuple[int, ...]) -> int:
     return count
 
 
-def normalize(
-    x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, eps: float, placement: str
-) -> torch.Tensor:
+def normalize(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, eps: float, placement: str) -> torch.Tensor:
     if placement == "outside-sqrt":
         return (x - mean) / (var.sqrt() + eps)
     return (x - mean) / (var + eps).sqrt()
 
 
-def affine(
-    x_hat: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, axis: int
-) -> torch.Tensor:
+def affine(x_hat: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, axis: int) -> torch.Tensor:
     out = x_hat
     if weight is not None:
         out = out * channel_view(weight, x_hat.dim(), axis)

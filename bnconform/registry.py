@@ -94,9 +94,7 @@ def check(
     def register(fn: Callable[[Any], Verdict]) -> Callable[[Any], Verdict]:
         if code in _REGISTRY:
             raise ValueError(f"finding code {code!r} is registered twice")
-        _REGISTRY[code] = CheckSpec(
-            code, area, title, Severity(severity), why, hint, tuple(requires), profile, fn
-        )
+        _REGISTRY[code] = CheckSpec(code, area, title, Severity(severity), why, hint, tuple(requires), profile, fn)
         return fn
 
     return register

@@ -5,11 +5,11 @@ from __future__ import annotations
 from bnconform.context import RunContext
 
 
-def header(ctx: RunContext, **roles: object) -> list[str]:
+def header(ctx: RunContext, shape: tuple[int, ...] | None = None, **roles: object) -> list[str]:
     """Imports, a module built like the probe built it, and an input in the spec's layout."""
+    shape = shape or ctx.shape(ctx.primary_rank)
     if ctx.builder.accepts("rank"):
-        roles["rank"] = ctx.primary_rank
-    shape = ctx.shape(ctx.primary_rank)
+        roles["rank"] = len(shape)
     lines = [
         "import torch",
         ctx.builder.import_line(),
@@ -22,8 +22,13 @@ def header(ctx: RunContext, **roles: object) -> list[str]:
     return lines
 
 
-def snippet(ctx: RunContext, body: list[str], **roles: object) -> str:
-    return "\n".join(header(ctx, **roles) + body)
+def snippet(ctx: RunContext, body: list[str], shape: tuple[int, ...] | None = None, **roles: object) -> str:
+    return "\n".join(header(ctx, shape, **roles) + body)
+
+
+def build_line(ctx: RunContext, name: str = "fresh") -> str:
+    roles = {"rank": ctx.primary_rank} if ctx.builder.accepts("rank") else {}
+    return f"{name} = {ctx.builder.describe(ctx.channels, **roles)}.double()"
 
 
 def axes_expr(ctx: RunContext) -> str:

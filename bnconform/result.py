@@ -37,7 +37,9 @@ def target_info(target: Target, ctx: RunContext) -> dict[str, Any]:
         "qualname": target.qualname,
         "file": target.file,
         "doc": target.doc,
-        "construction": ctx.builder.describe(ctx.channels, **({"rank": ctx.primary_rank} if ctx.builder.accepts("rank") else {})),
+        "construction": ctx.builder.describe(
+            ctx.channels, **({"rank": ctx.primary_rank} if ctx.builder.accepts("rank") else {})
+        ),
         "parameters": dict(ctx.builder.roles),
     }
 
@@ -54,7 +56,9 @@ def unique_findings(checks: Sequence[CheckResult]) -> list[Finding]:
     return unique
 
 
-def summary(checks: Sequence[CheckResult], findings: Sequence[Finding], fail_on: str, duration: float) -> dict[str, Any]:
+def summary(
+    checks: Sequence[CheckResult], findings: Sequence[Finding], fail_on: str, duration: float
+) -> dict[str, Any]:
     counts = {s.value: 0 for s in Severity} | {"waived": 0} | {s.value: 0 for s in Status}
     for finding in findings:
         counts["waived" if finding.waived else finding.severity.value] += 1
@@ -62,29 +66,41 @@ def summary(checks: Sequence[CheckResult], findings: Sequence[Finding], fail_on:
         counts[result.status.value] += 1
     threshold = Severity(fail_on).rank
     failing = any(not f.waived and f.severity.rank >= threshold for f in findings)
-    return {"verdict": "fail" if failing else "pass", "exit_code": 1 if failing else 0,
-            "counts": counts, "duration_s": round(duration, 3)}
+    return {
+        "verdict": "fail" if failing else "pass",
+        "exit_code": 1 if failing else 0,
+        "counts": counts,
+        "duration_s": round(duration, 3),
+    }
 
 
 def assemble(
-    *, ctx: RunContext, target: Target, checks: Sequence[CheckResult], fingerprint: dict[str, Any],
-    plots: dict[str, Any], settings: dict[str, Any], duration: float,
+    *,
+    ctx: RunContext,
+    target: Target,
+    checks: Sequence[CheckResult],
+    fingerprint: dict[str, Any],
+    plots: dict[str, Any],
+    settings: dict[str, Any],
+    duration: float,
 ) -> dict[str, Any]:
     findings = unique_findings(checks)
-    return finite({
-        "schema": SCHEMA,
-        "tool": {"name": "bnconform", "version": bnconform.__version__},
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "environment": environment(),
-        "target": target_info(target, ctx),
-        "spec": {"name": ctx.spec.name, "path": ctx.spec.path, "description": ctx.spec.description},
-        "settings": settings,
-        "fingerprint": fingerprint,
-        "checks": [c.to_json() for c in checks],
-        "findings": [f.to_json() for f in findings],
-        "plots": plots,
-        "summary": summary(checks, findings, settings["fail_on"], duration),
-    })
+    return finite(
+        {
+            "schema": SCHEMA,
+            "tool": {"name": "bnconform", "version": bnconform.__version__},
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "environment": environment(),
+            "target": target_info(target, ctx),
+            "spec": {"name": ctx.spec.name, "path": ctx.spec.path, "description": ctx.spec.description},
+            "settings": settings,
+            "fingerprint": fingerprint,
+            "checks": [c.to_json() for c in checks],
+            "findings": [f.to_json() for f in findings],
+            "plots": plots,
+            "summary": summary(checks, findings, settings["fail_on"], duration),
+        }
+    )
 
 
 def finite(value: Any) -> Any:

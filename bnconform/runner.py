@@ -30,8 +30,16 @@ def run_one(ctx: RunContext, spec: CheckSpec, done: dict[str, CheckResult], waiv
         return CheckResult(spec.code, spec.area, spec.title, Status.BLOCKED, f"blocked by {root_cause(blocker, done)}")
     started = time.perf_counter()
     result = execute(ctx, spec, waived)
-    return CheckResult(result.check_id, result.area, result.title, result.status, result.reason,
-                       result.findings, result.measurements, time.perf_counter() - started)
+    return CheckResult(
+        result.check_id,
+        result.area,
+        result.title,
+        result.status,
+        result.reason,
+        result.findings,
+        result.measurements,
+        time.perf_counter() - started,
+    )
 
 
 def root_cause(code: str, done: dict[str, CheckResult]) -> str:
@@ -60,12 +68,21 @@ def from_verdict(ctx: RunContext, spec: CheckSpec, verdict: Verdict, waived: set
     status = Status(verdict.status)
     findings: tuple[Finding, ...] = ()
     if status == Status.FAILED:
-        findings = (Finding(
-            code=spec.code, severity=verdict.severity or spec.severity, message=verdict.message,
-            expected=verdict.expected, observed=verdict.observed, why=spec.why, hint=spec.hint,
-            repro=verdict.repro, device=ctx.settings.device, details=dict(verdict.details),
-            waived=spec.code in waived,
-        ),)
+        findings = (
+            Finding(
+                code=spec.code,
+                severity=verdict.severity or spec.severity,
+                message=verdict.message,
+                expected=verdict.expected,
+                observed=verdict.observed,
+                why=spec.why,
+                hint=spec.hint,
+                repro=verdict.repro,
+                device=ctx.settings.device,
+                details=dict(verdict.details),
+                waived=spec.code in waived,
+            ),
+        )
     return CheckResult(spec.code, spec.area, spec.title, status, verdict.reason, findings, dict(verdict.measurements))
 
 
@@ -77,11 +94,17 @@ def crashed(ctx: RunContext, spec: CheckSpec, error: UserCodeError, waived: set[
     owner = get_check(code)
     context = "" if code == spec.code else f" (while checking {spec.code})"
     finding = Finding(
-        code=code, severity=owner.severity, message=f"{error}{context}",
+        code=code,
+        severity=owner.severity,
+        message=f"{error}{context}",
         expected="returns normally" if error.kind != "nan" else "finite values",
         observed={"timeout": "hangs", "nan": "NaN/inf", "raised": "raises"}.get(error.kind, error.kind),
-        why=owner.why, hint=owner.hint, repro="", device=ctx.settings.device,
-        details={"kind": error.kind}, waived=code in waived,
+        why=owner.why,
+        hint=owner.hint,
+        repro=crash_repro(ctx, error),
+        device=ctx.settings.device,
+        details={"kind": error.kind},
+        waived=code in waived,
     )
     return CheckResult(spec.code, spec.area, spec.title, Status.FAILED, "", (finding,))
 
@@ -92,3 +115,15 @@ def culprit(error: UserCodeError) -> str:
     if error.what.startswith("construct") and error.detail != HUNG_EARLIER:
         return "construct-failed"
     return "forward-failed"
+
+
+def crash_repro(ctx: RunContext, error: UserCodeError) -> str:
+    from bnconform.repro import snippet
+
+    if error.what.startswith("construct"):
+        return snippet(ctx, [])
+    train = not error.what.startswith("eval")
+    body = [f"bn.{'train' if train else 'eval'}()", "y = bn(x)"]
+    if error.kind == "nan":
+        body.append("print('finite:', torch.isfinite(y).all())")
+    return snippet(ctx, body)

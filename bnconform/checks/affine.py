@@ -40,7 +40,9 @@ def affine_params(ctx: RunContext) -> Verdict:
     wrong = {found.slots[r].name: found.kind(r) for r in roles if found.kind(r) != "parameter"}
     if not wrong:
         return passed()
-    described = ", ".join(f"{name} is a {'plain attribute' if kind == 'attribute' else kind}" for name, kind in wrong.items())
+    described = ", ".join(
+        f"{name} is a {'plain attribute' if kind == 'attribute' else kind}" for name, kind in wrong.items()
+    )
     return failed(
         f"Affine tensors are not trainable Parameters: {described}",
         expected="nn.Parameter",
@@ -67,9 +69,11 @@ def affine_init(ctx: RunContext) -> Verdict:
         return skipped("no weight and bias found")
     obs = ctx.probe(model.affine)
     spec = ctx.spec
-    wrong = [f"{role} = {[round(v, 4) for v in vals[:4]]}" for role, vals, init in (
-        ("weight", obs.init_weight, spec.weight_init), ("bias", obs.init_bias, spec.bias_init))
-        if any(abs(v - init) > 1e-9 for v in vals)]
+    wrong = [
+        f"{role} = {[round(v, 4) for v in vals[:4]]}"
+        for role, vals, init in (("weight", obs.init_weight, spec.weight_init), ("bias", obs.init_bias, spec.bias_init))
+        if any(abs(v - init) > 1e-9 for v in vals)
+    ]
     if not wrong:
         return passed()
     return failed(
@@ -99,14 +103,20 @@ def affine_apply(ctx: RunContext) -> Verdict:
         return passed(relative_error=obs.error)
     w, b = attr(ctx, "weight", "weight"), attr(ctx, "bias", "bias")
     return failed(
-        f"With non-trivial gamma/beta the output is not gamma * x_hat + beta"
+        "With non-trivial gamma/beta the output is not gamma * x_hat + beta"
         + (f": {obs.explanation}" if obs.explanation else ""),
         expected="gamma * x_hat + beta",
         observed=obs.explanation or f"relative error {obs.error:.3g}",
-        repro=snippet(ctx, [
-            "bn.train()", "with torch.no_grad():",
-            f"    {w}.fill_(1.0); {b}.fill_(0.0)", "    x_hat = bn(x)",
-            f"    {w}.fill_(2.0); {b}.fill_(0.5)", "    y = bn(x)",
-            "print('max error:', (y - (2.0 * x_hat + 0.5)).abs().max())",
-        ]),
+        repro=snippet(
+            ctx,
+            [
+                "bn.train()",
+                "with torch.no_grad():",
+                f"    {w}.fill_(1.0); {b}.fill_(0.0)",
+                "    x_hat = bn(x)",
+                f"    {w}.fill_(2.0); {b}.fill_(0.5)",
+                "    y = bn(x)",
+                "print('max error:', (y - (2.0 * x_hat + 0.5)).abs().max())",
+            ],
+        ),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bnconform.context import RunContext
 from bnconform.findings import Severity
 from bnconform.probes import basics, modes
-from bnconform.registry import Verdict, check, failed, passed, skipped
+from bnconform.registry import Verdict, check, failed, passed
 from bnconform.repro import snippet
 
 
@@ -62,7 +62,7 @@ def input_rank_unsupported(ctx: RunContext) -> Verdict:
         f"Inputs of rank {sorted(support.rejected)} are rejected: {ranks}",
         expected=f"ranks {list(ctx.ranks)} accepted",
         observed=f"accepted {list(support.accepted)}, rejected {sorted(support.rejected)}",
-        repro=snippet(ctx, [f"x = torch.randn({ctx.shape(rank)}, dtype=torch.float64)", "bn.train()", "bn(x)  # raises"]),
+        repro=snippet(ctx, ["bn.train()", "bn(x)  # raises"], shape=ctx.shape(rank)),
         details={"rejected": {str(k): v for k, v in support.rejected.items()}},
     )
 
@@ -81,19 +81,25 @@ def input_rank_unsupported(ctx: RunContext) -> Verdict:
 def batch_size_one(ctx: RunContext) -> Verdict:
     obs = ctx.probe(modes.batch_of_one)
     expected = ctx.spec.batch_of_one
-    body = [f"x = torch.randn({list(obs.shape)}, dtype=torch.float64)", "bn.train()", "y = bn(x)", "print(y)"]
+    body = ["bn.train()", "y = bn(x)", "print(y)"]
     corrupt = not (obs.output_finite and obs.running_finite)
     if expected == "error" and obs.raised:
         return passed(observed=obs.raised)
     if expected == "allowed" and not obs.raised and not corrupt:
         return passed(observed="finite output")
-    observed = f"raised {obs.raised}" if obs.raised else (
-        "returned NaN/inf or wrote NaN/inf into the running statistics" if corrupt else "returned an output silently"
+    observed = (
+        f"raised {obs.raised}"
+        if obs.raised
+        else (
+            "returned NaN/inf or wrote NaN/inf into the running statistics"
+            if corrupt
+            else "returned an output silently"
+        )
     )
     return failed(
         f"Training with one value per channel (input {list(obs.shape)}) {observed}",
         expected="raises an error" if expected == "error" else "returns a finite output",
         observed=observed,
         severity=Severity.ERROR if corrupt else None,
-        repro=snippet(ctx, body),
+        repro=snippet(ctx, body, shape=obs.shape),
     )

@@ -24,14 +24,21 @@ def grad_mismatch(ctx: RunContext) -> Verdict:
     wrong = {k: v for k, v in obs.errors.items() if not v <= obs.tolerance}
     if not wrong:
         return passed(**obs.errors)
-    described = ", ".join(f"{k}: {'missing' if v == float('inf') else f'relative error {v:.3g}'}" for k, v in wrong.items())
+    described = ", ".join(
+        f"{k}: {'missing' if v == float('inf') else f'relative error {v:.3g}'}" for k, v in wrong.items()
+    )
     return failed(
         f"Gradients differ from the reference ({described})",
         expected=f"relative error <= {obs.tolerance:g}",
         observed=described,
-        repro=snippet(ctx, [
-            "x.requires_grad_(True)", "bn.train()", "bn(x).pow(3).sum().backward()",
-            "ref = torch.nn.functional.batch_norm(x.detach().requires_grad_(True), None, None, training=True)",
-            "# compare x.grad with the reference gradient of ref.pow(3).sum()",
-        ]),
+        repro=snippet(
+            ctx,
+            [
+                "x.requires_grad_(True)",
+                "bn.train()",
+                "bn(x).pow(3).sum().backward()",
+                "ref = torch.nn.functional.batch_norm(x.detach().requires_grad_(True), None, None, training=True)",
+                "# compare x.grad with the reference gradient of ref.pow(3).sum()",
+            ],
+        ),
     )

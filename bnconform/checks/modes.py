@@ -11,12 +11,15 @@ RUNNING = ("running-stats-missing",)
 
 
 def eval_repro(ctx: RunContext) -> str:
-    return snippet(ctx, [
-        "bn.eval()",
-        "y1 = bn(x)",
-        "y2 = bn(x[:2])",
-        "print('same sample, different batch -> same output?', torch.allclose(y1[:2], y2))",
-    ])
+    return snippet(
+        ctx,
+        [
+            "bn.eval()",
+            "y1 = bn(x)",
+            "y2 = bn(x[:2])",
+            "print('same sample, different batch -> same output?', torch.allclose(y1[:2], y2))",
+        ],
+    )
 
 
 @check(
@@ -44,9 +47,17 @@ def mode_follows_grad(ctx: RunContext) -> Verdict:
         "Behaviour changes with torch.is_grad_enabled(): " + "; ".join(problems),
         expected="train mode: batch statistics and updates, with or without grad; eval mode: running statistics",
         observed="; ".join(problems),
-        repro=snippet(ctx, ["bn.eval()", "y_grad = bn(x)", "with torch.no_grad():", "    y_nograd = bn(x)",
-                            "print('same output?', torch.allclose(y_grad, y_nograd))",
-                            f"print('batch mean of eval output:', y_grad.mean(dim={axes_expr(ctx)}))"]),
+        repro=snippet(
+            ctx,
+            [
+                "bn.eval()",
+                "y_grad = bn(x)",
+                "with torch.no_grad():",
+                "    y_nograd = bn(x)",
+                "print('same output?', torch.allclose(y_grad, y_nograd))",
+                f"print('batch mean of eval output:', y_grad.mean(dim={axes_expr(ctx)}))",
+            ],
+        ),
     )
 
 
@@ -87,7 +98,9 @@ def eval_uses_batch_stats(ctx: RunContext) -> Verdict:
 )
 def eval_updates_running_stats(ctx: RunContext) -> Verdict:
     obs = ctx.probe(modes.modes)
-    updated = [label for label, run in (("with grad", obs.eval_grad), ("under no_grad", obs.eval_no_grad)) if run.updates]
+    updated = [
+        label for label, run in (("with grad", obs.eval_grad), ("under no_grad", obs.eval_no_grad)) if run.updates
+    ]
     if not updated or ctx.spec.eval_updates_running_stats:
         return passed()
     name = attr(ctx, "running_mean", "running_mean")
@@ -95,6 +108,14 @@ def eval_updates_running_stats(ctx: RunContext) -> Verdict:
         f"An eval-mode forward ({' and '.join(updated)}) changed the running statistics",
         expected="unchanged",
         observed="changed",
-        repro=snippet(ctx, [f"before = {name}.clone()", "bn.eval()", "with torch.no_grad():", "    bn(x)",
-                            f"print('changed:', not torch.equal(before, {name}))"]),
+        repro=snippet(
+            ctx,
+            [
+                f"before = {name}.clone()",
+                "bn.eval()",
+                "with torch.no_grad():",
+                "    bn(x)",
+                f"print('changed:', not torch.equal(before, {name}))",
+            ],
+        ),
     )

@@ -34,7 +34,6 @@ def structures(ctx: RunContext) -> list[statistics.Structure]:
     return [ctx.probe(statistics.structure, rank) for rank in ctx.probe(basics.rank_support).accepted]
 
 
-
 @check(
     "reduction-axes",
     area="normalization",
@@ -56,10 +55,14 @@ def reduction_axes(ctx: RunContext) -> Verdict:
         f"Training statistics are not reduced over the spec's axes ({observed})",
         expected=f"rank {s.rank}: {describe_axes(ctx.spec.axes_for_rank(s.rank), s.rank, axis)}",
         observed=observed,
-        repro=snippet(ctx, [
-            "bn.train()", "y = bn(x)",
-            f"print('per-channel mean of y (should be ~0):', y.mean(dim={axes_expr(ctx)}))",
-        ]),
+        repro=snippet(
+            ctx,
+            [
+                "bn.train()",
+                "y = bn(x)",
+                f"print('per-channel mean of y (should be ~0):', y.mean(dim={axes_expr(ctx)}))",
+            ],
+        ),
         details={"observed_axes": {str(w.rank): list(w.axes) if w.axes else None for w in wrong}},
     )
 
@@ -89,7 +92,14 @@ def train_uses_running_stats(ctx: RunContext) -> Verdict:
         "Training-mode output is normalized with the running statistics, not the batch's",
         expected="batch statistics",
         observed="running statistics",
-        repro=snippet(ctx, ["bn.train()", "y = bn(x)", f"print('per-channel mean of y (should be ~0):', y.mean(dim={axes_expr(ctx)}))"]),
+        repro=snippet(
+            ctx,
+            [
+                "bn.train()",
+                "y = bn(x)",
+                f"print('per-channel mean of y (should be ~0):', y.mean(dim={axes_expr(ctx)}))",
+            ],
+        ),
     )
 
 
@@ -114,7 +124,14 @@ def norm_variance_estimator(ctx: RunContext) -> Verdict:
         f"Training normalizes with the {s.estimator} variance; the spec uses the {ctx.spec.norm_variance} one",
         expected=f"{ctx.spec.norm_variance} variance (n = {n} values per channel)",
         observed=f"{s.estimator} variance (ratio to biased {fmt(s.ratio)}; n/(n-1) = {fmt(n / (n - 1))})",
-        repro=snippet(ctx, ["bn.train()", "y = bn(x)", f"print('per-channel biased var of y (should be ~1):', y.var(dim={axes_expr(ctx)}, unbiased=False))"]),
+        repro=snippet(
+            ctx,
+            [
+                "bn.train()",
+                "y = bn(x)",
+                f"print('per-channel biased var of y (should be ~1):', y.var(dim={axes_expr(ctx)}, unbiased=False))",
+            ],
+        ),
     )
 
 
@@ -123,7 +140,6 @@ def eps_observation(ctx: RunContext) -> statistics.EpsObservation:
     if estimator not in ("biased", "unbiased"):
         estimator = ctx.spec.norm_variance
     return ctx.probe(statistics.eps_behaviour, estimator)
-
 
 
 PLACEMENTS = ("inside-sqrt", "outside-sqrt")
@@ -157,7 +173,11 @@ def eps_placement(ctx: RunContext) -> Verdict:
         f"{how.capitalize()} the output matches {formula[placement]}",
         expected=ctx.spec.eps_placement,
         observed=placement,
-        repro=snippet(ctx, [*EPS_REPRO, f"print(y.var(dim={axes_expr(ctx)}, unbiased=False))  # compare with var/(var+eps)"], eps=obs.requested),
+        repro=snippet(
+            ctx,
+            [*EPS_REPRO, f"print(y.var(dim={axes_expr(ctx)}, unbiased=False))  # compare with var/(var+eps)"],
+            eps=obs.requested,
+        ),
     )
 
 
@@ -229,16 +249,18 @@ def unstable_variance(ctx: RunContext) -> Verdict:
     if obs.relative_error <= 0.05:
         return passed(relative_error=obs.relative_error)
     return failed(
-        f"In float32 with mean {obs.mean_offset:g} and std ~1 the normalizing variance is off by {obs.relative_error:.3g} (relative)",
+        f"In float32 with mean {obs.mean_offset:g} and std ~1 the normalizing variance is off by"
+        f" {obs.relative_error:.3g} (relative)",
         expected="relative error <= 0.05",
         observed=f"relative error {obs.relative_error:.3g}",
-        repro="\n".join([
-            *snippet(ctx, []).splitlines()[:3],
-            "bn = bn.float()",
-            f"x = (torch.randn({ctx.shape(ctx.primary_rank, 4)}) + {obs.mean_offset:g}).float()",
-            "bn.train()",
-            "y = bn(x)",
-            f"print(y.var(dim={axes_expr(ctx)}, unbiased=False))  # should be ~1",
-        ]),
+        repro="\n".join(
+            [
+                *snippet(ctx, []).splitlines()[:3],
+                "bn = bn.float()",
+                f"x = (torch.randn({ctx.shape(ctx.primary_rank, 4)}) + {obs.mean_offset:g}).float()",
+                "bn.train()",
+                "y = bn(x)",
+                f"print(y.var(dim={axes_expr(ctx)}, unbiased=False))  # should be ~1",
+            ]
+        ),
     )
-

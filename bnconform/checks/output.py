@@ -18,8 +18,14 @@ from bnconform.registry import Verdict, check, failed, passed
 
 EXAMPLES = {"default": 20, "thorough": 200}
 EXPLAINED_BY = (
-    "reduction-axes", "norm-variance-estimator", "train-uses-running-stats", "eps-placement",
-    "eps-ignored", "eps-default", "affine-params", "affine-apply",
+    "reduction-axes",
+    "norm-variance-estimator",
+    "train-uses-running-stats",
+    "eps-placement",
+    "eps-ignored",
+    "eps-default",
+    "affine-params",
+    "affine-apply",
 )
 
 
@@ -42,8 +48,14 @@ def cases(ranks: tuple[int, ...], channels: int) -> st.SearchStrategy[Case]:
         rank = draw_(st.sampled_from(ranks))
         spatial = [draw_(st.integers(1, 3)) for _ in range(rank - 2)]
         shape = (draw_(st.integers(2, 4)), channels, *spatial)
-        return Case(shape, draw_(per_channel), draw_(spreads), draw_(per_channel), draw_(per_channel),
-                    draw_(st.integers(0, 2**16)))
+        return Case(
+            shape,
+            draw_(per_channel),
+            draw_(spreads),
+            draw_(per_channel),
+            draw_(per_channel),
+            draw_(st.integers(0, 2**16)),
+        )
 
     return draw()
 
@@ -93,8 +105,14 @@ def output_mismatch(ctx: RunContext) -> Verdict:
     ranks = ctx.probe(basics.rank_support).accepted
     failure: dict[str, Any] = {}
 
-    @settings(max_examples=EXAMPLES.get(ctx.settings.profile, 20), database=None, deadline=None,
-              suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False)
+    @settings(
+        max_examples=EXAMPLES.get(ctx.settings.profile, 20),
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+        report_multiple_bugs=False,
+    )
     @seed(ctx.settings.seed)
     @given(cases(ranks, ctx.channels))
     def matches_reference(case: Case) -> None:
@@ -116,11 +134,17 @@ def output_mismatch(ctx: RunContext) -> Verdict:
 
 def mismatch(ctx: RunContext, failure: dict[str, Any]) -> Verdict:
     case: Case = failure["case"]
-    described = (f"shape {list(case.shape)}, channel means {rounded(case.means)}, stds {rounded(case.stds)},"
-                 f" gamma {rounded(case.gamma)}, beta {rounded(case.beta)}")
+    described = (
+        f"shape {list(case.shape)}, channel means {rounded(case.means)}, stds {rounded(case.stds)},"
+        f" gamma {rounded(case.gamma)}, beta {rounded(case.beta)}"
+    )
     if "error" in failure:
-        return failed(f"Forward raised on a generated input ({described}): {failure['error']}",
-                      expected="a finite output", observed=failure["error"], repro=repro(ctx, case))
+        return failed(
+            f"Forward raised on a generated input ({described}): {failure['error']}",
+            expected="a finite output",
+            observed=failure["error"],
+            repro=repro(ctx, case),
+        )
     comparison: Comparison = failure["comparison"]
     worst = float((comparison.observed - comparison.expected).abs().max())
     return failed(
@@ -150,5 +174,9 @@ def repro(ctx: RunContext, case: Case) -> str:
     ]
     if ctx.spec.channel_axis == -1:
         body.append("x = x.movedim(1, -1).contiguous()")
-    body += ["bn.train()", "y = bn(x)", "# compare y with the spec's formula: gamma * (x - mean) / sqrt(var + eps) + beta"]
+    body += [
+        "bn.train()",
+        "y = bn(x)",
+        "# compare y with the spec's formula: gamma * (x - mean) / sqrt(var + eps) + beta",
+    ]
     return snippet(ctx, body)

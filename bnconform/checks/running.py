@@ -20,8 +20,7 @@ MOMENTUM_TOL = 1e-3
     severity="error",
     why="Without running statistics eval mode must normalize with batch statistics: predictions depend"
     " on the batch and a batch of one sample breaks.",
-    hint="Register running_mean (zeros) and running_var (ones) with self.register_buffer and update them"
-    " in training.",
+    hint="Register running_mean (zeros) and running_var (ones) with self.register_buffer and update them in training.",
     requires=("forward-failed",),
 )
 def running_stats_missing(ctx: RunContext) -> Verdict:
@@ -35,7 +34,10 @@ def running_stats_missing(ctx: RunContext) -> Verdict:
         f"No {' or '.join(missing)} found by name or by behaviour",
         expected="running_mean and running_var tensors of shape (C,)",
         observed="none found (searched buffers, parameters and tensor attributes)",
-        repro=snippet(ctx, ["print(dict(bn.named_buffers()))", "print({k: v for k, v in vars(bn).items() if hasattr(v, 'shape')})"]),
+        repro=snippet(
+            ctx,
+            ["print(dict(bn.named_buffers()))", "print({k: v for k, v in vars(bn).items() if hasattr(v, 'shape')})"],
+        ),
     )
 
 
@@ -59,7 +61,9 @@ def running_stats_not_buffers(ctx: RunContext) -> Verdict:
     wrong = {name: kind for name, kind in kinds.items() if kind != "buffer"}
     if not wrong:
         return passed(**kinds)
-    described = ", ".join(f"{name} is a {'plain attribute' if kind == 'attribute' else kind}" for name, kind in wrong.items())
+    described = ", ".join(
+        f"{name} is a {'plain attribute' if kind == 'attribute' else kind}" for name, kind in wrong.items()
+    )
     return failed(
         f"Running statistics are not buffers: {described}",
         expected="registered buffers",
@@ -83,8 +87,7 @@ def running_stats_init(ctx: RunContext) -> Verdict:
     spec = ctx.spec
     inits = {"running_mean": spec.running_mean_init, "running_var": spec.running_var_init}
     wrong = {
-        role: values for role, values in obs.init_values.items()
-        if any(abs(v - inits[role]) > 1e-6 for v in values)
+        role: values for role, values in obs.init_values.items() if any(abs(v - inits[role]) > 1e-6 for v in values)
     }
     if not wrong:
         return passed()
@@ -93,7 +96,9 @@ def running_stats_init(ctx: RunContext) -> Verdict:
         f"Initial running statistics differ from the spec: {observed}",
         expected=f"running_mean = {spec.running_mean_init:g}, running_var = {spec.running_var_init:g}",
         observed=observed,
-        repro=snippet(ctx, [f"print({attr(ctx, 'running_mean', 'running_mean')}, {attr(ctx, 'running_var', 'running_var')})"]),
+        repro=snippet(
+            ctx, [f"print({attr(ctx, 'running_mean', 'running_mean')}, {attr(ctx, 'running_var', 'running_var')})"]
+        ),
     )
 
 
@@ -141,21 +146,45 @@ def running_stats_grad(ctx: RunContext) -> Verdict:
         f"After a training step with an input that requires grad, {', '.join(obs.history)} keep autograd history",
         expected="requires_grad=False, grad_fn=None",
         observed=f"{', '.join(obs.history)} have a grad_fn",
-        repro=snippet(ctx, ["x.requires_grad_(True)", "bn.train()", "bn(x)", f"print({name}.grad_fn)  # should be None"]),
+        repro=snippet(
+            ctx, ["x.requires_grad_(True)", "bn.train()", "bn(x)", f"print({name}.grad_fn)  # should be None"]
+        ),
     )
 
 
 def momentum_repro(ctx: RunContext, **roles: object) -> str:
+    mean = attr(ctx, "running_mean", "running_mean")
+    return snippet(
+        ctx,
+        [
+            f"start = {mean}.detach().clone().reshape(-1)",
+            "bn.train()",
+            "bn(x)",
+            f"batch_mean = x.mean(dim={axes_expr(ctx)})",
+            f"weight = ({mean}.detach().reshape(-1) - start) / (batch_mean - start)",
+            "print('weight of the new batch:', weight)",
+        ],
+        **roles,
+    )
+
+
+def variance_repro(ctx: RunContext) -> str:
     mean, var = attr(ctx, "running_mean", "running_mean"), attr(ctx, "running_var", "running_var")
-    return snippet(ctx, [
-        f"start = {mean}.detach().clone().reshape(-1)",
-        "bn.train()",
-        "bn(x)",
-        f"batch_mean = x.mean(dim={axes_expr(ctx)})",
-        f"weight = ({mean}.detach().reshape(-1) - start) / (batch_mean - start)",
-        "print('weight of the new batch:', weight)",
-        f"_ = {var}",
-    ], **roles)
+    axes = axes_expr(ctx)
+    return snippet(
+        ctx,
+        [
+            f"start_mean = {mean}.detach().clone().reshape(-1)",
+            f"start = {var}.detach().clone().reshape(-1)",
+            "bn.train()",
+            "bn(x)",
+            f"w = (({mean}.detach().reshape(-1) - start_mean) / (x.mean(dim={axes}) - start_mean)).mean()",
+            f"stored = ({var}.detach().reshape(-1) - (1 - w) * start) / w",
+            "print('stored batch variance:', stored)",
+            f"print('biased:  ', x.var(dim={axes}, unbiased=False))",
+            f"print('unbiased:', x.var(dim={axes}, unbiased=True))",
+        ],
+    )
 
 
 @check(
@@ -202,8 +231,15 @@ def momentum_inverted(ctx: RunContext) -> Verdict:
     obs = ctx.probe(running.momentum)
     checks = [("default construction", obs.default.new_weight, obs.expected_default, {})]
     if obs.explicit is not None:
-        checks.insert(0, (f"momentum={running.EXPLICIT_MOMENTUM}", obs.explicit.new_weight, obs.expected_explicit,
-                          {"momentum": running.EXPLICIT_MOMENTUM}))
+        checks.insert(
+            0,
+            (
+                f"momentum={running.EXPLICIT_MOMENTUM}",
+                obs.explicit.new_weight,
+                obs.expected_explicit,
+                {"momentum": running.EXPLICIT_MOMENTUM},
+            ),
+        )
     for label, observed, expected, roles in checks:
         if close(observed, 1 - expected) and not close(observed, expected):
             cause = "by formula" if roles else "by default value"
@@ -262,7 +298,8 @@ def momentum_default(ctx: RunContext) -> Verdict:
         return passed(default=observed)
     return failed(
         f"Default construction gives the new batch weight {fmt(observed)}; the spec's default gives {fmt(expected)}",
-        expected=f"new-batch weight {fmt(expected)} (momentum {ctx.spec.momentum_default:g}, {ctx.spec.momentum_convention})",
+        expected=f"new-batch weight {fmt(expected)}"
+        f" (momentum {ctx.spec.momentum_default:g}, {ctx.spec.momentum_convention})",
         observed=f"new-batch weight {fmt(observed)}",
         repro=momentum_repro(ctx),
     )
@@ -275,8 +312,7 @@ def momentum_default(ctx: RunContext) -> Verdict:
     severity="warning",
     why="PyTorch stores the unbiased variance (n/(n-1)) in running_var while most frameworks store the"
     " biased one; eval outputs then differ most for small batches and feature maps.",
-    hint="PyTorch: update running_var with x.var(dim=axes, unbiased=True) while normalizing with the"
-    " biased variance.",
+    hint="PyTorch: update running_var with x.var(dim=axes, unbiased=True) while normalizing with the biased variance.",
     requires=UPDATES,
 )
 def running_var_estimator(ctx: RunContext) -> Verdict:
@@ -290,9 +326,10 @@ def running_var_estimator(ctx: RunContext) -> Verdict:
         return skipped(f"the running variance update matches neither estimator (ratio {fmt(update.var_ratio)})")
     return failed(
         f"running_var is updated with the {observed} batch variance; the spec stores the {expected} one",
-        expected=f"{expected} (ratio to the biased variance {fmt(n / (n - 1) if expected == 'unbiased' else 1.0)}, n={n})",
+        expected=f"{expected} (ratio to the biased variance"
+        f" {fmt(n / (n - 1) if expected == 'unbiased' else 1.0)}, n={n})",
         observed=f"{observed} (ratio {fmt(update.var_ratio)})",
-        repro=momentum_repro(ctx),
+        repro=variance_repro(ctx),
         severity=Severity.WARNING,
     )
 
@@ -328,6 +365,13 @@ def num_batches_tracked(ctx: RunContext) -> Verdict:
         expected=str(obs.expected),
         observed=observed,
         severity=Severity.INFO if obs.value is None else None,
-        repro=snippet(ctx, ["bn.train(); bn(x)", "with torch.no_grad(): bn(x)", "bn.eval(); bn(x)",
-                            f"print({attr(ctx, 'num_batches_tracked', 'num_batches_tracked')})"]),
+        repro=snippet(
+            ctx,
+            [
+                "bn.train(); bn(x)",
+                "with torch.no_grad(): bn(x)",
+                "bn.eval(); bn(x)",
+                f"print({attr(ctx, 'num_batches_tracked', 'num_batches_tracked')})",
+            ],
+        ),
     )

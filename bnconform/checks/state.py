@@ -6,7 +6,7 @@ from bnconform.context import RunContext
 from bnconform.findings import Severity
 from bnconform.probes import model
 from bnconform.registry import Verdict, check, failed, passed
-from bnconform.repro import snippet
+from bnconform.repro import build_line, snippet
 
 
 @check(
@@ -27,8 +27,17 @@ def state_dict(ctx: RunContext) -> Verdict:
             f"state_dict does not round-trip: {obs.round_trip}",
             expected="a fresh module loaded with the trained state_dict gives the same eval output",
             observed=obs.round_trip,
-            repro=snippet(ctx, ["bn.train(); bn(x)", "fresh = type(bn)(*[]) if False else None  # rebuild like above",
-                                "print(sorted(bn.state_dict()))"]),
+            repro=snippet(
+                ctx,
+                [
+                    "bn.train(); bn(x); bn(x * 2 + 1)",
+                    "saved = bn.state_dict()",
+                    build_line(ctx),
+                    "fresh.load_state_dict(saved)",
+                    "bn.eval(); fresh.eval()",
+                    "print('same eval output:', torch.allclose(bn(x), fresh(x)))",
+                ],
+            ),
         )
     if obs.interop not in ("", "n/a"):
         return failed(
@@ -36,7 +45,8 @@ def state_dict(ctx: RunContext) -> Verdict:
             expected="loads into and from torch.nn.BatchNorm with the same eval output",
             observed=obs.interop,
             severity=Severity.WARNING,
-            repro=snippet(ctx, ["print(sorted(bn.state_dict()))",
-                                "print(sorted(torch.nn.BatchNorm2d(3).state_dict()))"]),
+            repro=snippet(
+                ctx, ["print(sorted(bn.state_dict()))", "print(sorted(torch.nn.BatchNorm2d(3).state_dict()))"]
+            ),
         )
     return passed(interop=obs.interop or "ok")

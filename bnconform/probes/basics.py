@@ -54,7 +54,9 @@ def smoke(ctx: RunContext) -> Smoke:
 
 def validate_output(x: torch.Tensor, y: torch.Tensor) -> None:
     if y.shape != x.shape:
-        raise UserCodeError("train-mode forward", f"returned shape {tuple(y.shape)} for input {tuple(x.shape)}", "shape")
+        raise UserCodeError(
+            "train-mode forward", f"returned shape {tuple(y.shape)} for input {tuple(x.shape)}", "shape"
+        )
     if not torch.isfinite(y).all():
         raise UserCodeError("train-mode forward", "returned NaN or inf for a well-conditioned input", "nan")
 
@@ -99,5 +101,3 @@ def rank_support(ctx: RunContext) -> RankSupport:
         except UserCodeError as error:
             rejected[rank] = str(error)
     return RankSupport(tuple(accepted), rejected)
-
-

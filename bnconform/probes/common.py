@@ -82,8 +82,13 @@ def running_state(found: Discovery, module: torch.nn.Module) -> RunningState | N
 
 
 def forward(
-    ctx: RunContext, module: torch.nn.Module, x: torch.Tensor, *, train: bool = True,
-    grad: bool = True, what: str = "forward",
+    ctx: RunContext,
+    module: torch.nn.Module,
+    x: torch.Tensor,
+    *,
+    train: bool = True,
+    grad: bool = True,
+    what: str = "forward",
 ) -> torch.Tensor:
     """Run the module once in the given mode; a non-tensor or NaN result is user error."""
 

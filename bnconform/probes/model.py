@@ -132,7 +132,11 @@ def compare_loaded(ctx: RunContext, fresh: torch.nn.Module, saved: dict, x: torc
     except Exception as error:  # noqa: BLE001 - reported as the observation
         return str(error)
     error = relative_error(y2, y)
-    return "" if error <= EXACT_TOL.get(ctx.dtype, 1e-5) else f"eval output after loading differs (relative error {error:.2g})"
+    return (
+        ""
+        if error <= EXACT_TOL.get(ctx.dtype, 1e-5)
+        else f"eval output after loading differs (relative error {error:.2g})"
+    )
 
 
 def torch_interop(ctx: RunContext, saved: dict, rank: int) -> str:

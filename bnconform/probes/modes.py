@@ -48,7 +48,9 @@ def run_mode(ctx: RunContext, *, train: bool, grad: bool) -> ModeRun:
     behaviour = Behaviour.from_spec(ctx.spec)
     xr = x.double().cpu()
     c = ctx.channels
-    far = RunningState(torch.tensor(FAR_MEANS * c, dtype=torch.float64)[:c], torch.tensor(FAR_VARS * c, dtype=torch.float64)[:c])
+    far = RunningState(
+        torch.tensor(FAR_MEANS * c, dtype=torch.float64)[:c], torch.tensor(FAR_VARS * c, dtype=torch.float64)[:c]
+    )
     candidates = {
         "batch": train_forward(behaviour, xr, None, weight, bias)[0],
         "running": eval_forward(behaviour, xr, far, weight, bias),

@@ -122,7 +122,9 @@ def eps_behaviour(ctx: RunContext, estimator: str) -> EpsObservation:
     return EpsObservation(placement, explicit, default, EXPLICIT_EPS, default_placement)
 
 
-def observed_scale(ctx: RunContext, rank: int, stds: list[float], salt: int, **roles: object) -> tuple[torch.Tensor, torch.Tensor]:
+def observed_scale(
+    ctx: RunContext, rank: int, stds: list[float], salt: int, **roles: object
+) -> tuple[torch.Tensor, torch.Tensor]:
     prep = prepare(ctx, rank, gamma=[1.0], beta=[0.0], running=(FAR_MEANS, FAR_VARS), **roles)
     x = ctx.input_with_stats(rank, [0.1, -0.2, 0.3], stds, salt=salt)
     fit = fit_per_channel(x, forward(ctx, prep.module, x), ctx.spec.channel_axis)
