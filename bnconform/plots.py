@@ -16,7 +16,7 @@ def plot_data(ctx: RunContext, checks: list[CheckResult]) -> dict[str, Any]:
 
 def running_trace(ctx: RunContext, checks: list[CheckResult]) -> dict[str, Any] | None:
     status = {c.check_id: c.status.value for c in checks}
-    if status.get("running-stats-missing") != "passed" or status.get("running-stats-shape") == "failed":
+    if status.get("running-stats-missing") != "passed":
         return None
     try:
         trace = ctx.probe(running.trace)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -136,8 +137,12 @@ def trace(ctx: RunContext) -> Trace:
     prep = prepare(ctx)
     trace = Trace([0], [], [])
     record(trace, prep)
+    noise = torch.randn(TRACE_STEPS + 1, 2, generator=ctx.generator(999), dtype=torch.float64)
     for step in range(1, TRACE_STEPS + 1):
-        x = ctx.input_with_stats(ctx.primary_rank, [2.0, 0.0, 0.0], [1.5, 1.0, 1.0], salt=1000 + step)
+        # Batches scatter around mean 2 and std 1.5, so a running mean that follows the last
+        # batch (inverted momentum) looks as jumpy as the batches themselves.
+        mean_0, std_0 = 2.0 + 0.8 * float(noise[step, 0]), 1.5 * math.exp(0.3 * float(noise[step, 1]))
+        x = ctx.input_with_stats(ctx.primary_rank, [mean_0, 0.0, 0.0], [std_0, 1.0, 1.0], salt=1000 + step)
         forward(ctx, prep.module, x)
         mean, var = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(x.dim()), ctx.spec.running_var_estimator)
         trace.steps.append(step)
