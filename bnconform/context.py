@@ -86,8 +86,11 @@ class RunContext:
         if worker.is_alive():
             self._hangs += 1
             raise UserCodeError(what, f"no result within {self.settings.timeout_s:g} s", "timeout")
-        if "error" in box:
-            raise UserCodeError(what, describe_exception(box["error"]))
+        error = box.get("error")
+        if isinstance(error, UserCodeError):  # raised by our own wrapper (e.g. Builder.build)
+            raise UserCodeError(what, error.detail, error.kind)
+        if error is not None:
+            raise UserCodeError(what, describe_exception(error))
         return box["value"]
 
     def build(self, rank: int | None = None, **roles: Any) -> torch.nn.Module:

@@ -17,9 +17,34 @@ NOT_PASSING = (Status.FAILED, Status.BLOCKED, Status.ERRORED)
 def run_checks(ctx: RunContext, ignore: Iterable[str] = ()) -> list[CheckResult]:
     waived = set(ignore)
     results: dict[str, CheckResult] = {}
-    for spec in all_checks():
+    for spec in execution_order(all_checks()):
         results[spec.code] = run_one(ctx, spec, results, waived)
     return list(results.values())
+
+
+def execution_order(checks: list[CheckSpec]) -> list[CheckSpec]:
+    """Registration order, except that no check runs before a check it requires.
+
+    Blocking looks only at prerequisites already run, so without this a reordered import
+    of the check modules (isort sorts bnconform/checks/__init__.py alphabetically) would
+    silently turn "blocked by construct-failed" into a cascade of failures.
+    """
+    by_code = {c.code: c for c in checks}
+    ordered: list[CheckSpec] = []
+    seen: set[str] = set()
+
+    def visit(spec: CheckSpec) -> None:
+        if spec.code in seen:
+            return
+        seen.add(spec.code)
+        for code in spec.requires:
+            if code in by_code:
+                visit(by_code[code])
+        ordered.append(spec)
+
+    for spec in checks:
+        visit(spec)
+    return ordered
 
 
 def run_one(ctx: RunContext, spec: CheckSpec, done: dict[str, CheckResult], waived: set[str]) -> CheckResult:
