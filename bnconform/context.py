@@ -103,7 +103,8 @@ class RunContext:
             roles["rank"] = rank
         call = f"constructing {self.builder.describe(self.channels, **roles)}"
         module = self.guarded(call, lambda: self.builder.build(self.channels, **roles))
-        return self.guarded("moving the module", lambda: module.to(self.device, self.dtype))
+        module = self.guarded("moving the module", lambda: module.to(self.device, self.dtype))
+        return self.guarded("initializing lazy parameters", lambda: materialized(module, self.shape(rank)))
 
     def shape(self, rank: int, batch: int = 3) -> tuple[int, ...]:
         """A small input shape in channels-first order; few values per channel on purpose."""
@@ -129,6 +130,15 @@ class RunContext:
 
     def values_per_channel(self, rank: int, batch: int = 3) -> int:
         return math.prod(self.shape(rank, batch)) // self.channels
+
+
+def materialized(module: torch.nn.Module, shape: tuple[int, ...]) -> torch.nn.Module:
+    """Lazy modules (torch.nn.LazyBatchNorm2d) learn their size from an input; give them one."""
+    has_lazy = getattr(module, "has_uninitialized_params", None)
+    if callable(has_lazy) and has_lazy():
+        param = next(module.parameters(), None)
+        module.initialize_parameters(torch.zeros(shape, device=param.device if param is not None else None))
+    return module
 
 
 def preferred_rank(ranks: tuple[int, ...]) -> int:

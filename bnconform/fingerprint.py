@@ -91,7 +91,8 @@ LABELS = {
 def observed_values(ctx: RunContext) -> dict[str, str]:
     observed: dict[str, str] = {}
     structure = cached(ctx, statistics.structure, ctx.primary_rank)
-    if structure is not None:
+    if structure is not None and structure.axes == ctx.spec.axes_for_rank(ctx.primary_rank):
+        # Estimator and source are only meaningful once the reduction is the spec's.
         observed["norm-variance-estimator"] = structure.estimator
         observed["train-uses-running-stats"] = structure.source
     for estimator in ("biased", "unbiased"):
@@ -198,8 +199,13 @@ def layout_rows(ctx: RunContext) -> list[Row]:
     return rows
 
 
+MIN_OBSERVED = 6  # below this, "closest spec" would be a guess
+
+
 def closest_spec(current: Spec, observed: dict[str, str]) -> dict[str, Any]:
     """The shipped spec with the fewest differing observed behaviours (current spec wins ties)."""
+    if sum(v != UNKNOWN for v in observed.values()) < MIN_OBSERVED:
+        return {"name": None, "differences": [], "reason": "too little of the behaviour could be observed"}
     best: tuple[int, str, list[str]] | None = None
     for spec in sorted(load_builtin_specs(), key=lambda s: s.name != current.name):
         expected = expected_values(spec)

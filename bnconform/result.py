@@ -41,7 +41,19 @@ def target_info(target: Target, ctx: RunContext) -> dict[str, Any]:
             ctx.channels, **({"rank": ctx.primary_rank} if ctx.builder.accepts("rank") else {})
         ),
         "parameters": dict(ctx.builder.roles),
+        "tensors": discovered_tensors(ctx),
     }
+
+
+def discovered_tensors(ctx: RunContext) -> dict[str, dict[str, str]]:
+    """Where weight, bias and running statistics were found, and as what (Parameter, buffer, attribute)."""
+    from bnconform.probes.basics import found_tensors
+
+    try:
+        found = ctx.probe(found_tensors)
+    except Exception:  # noqa: BLE001 - the class may not even construct; the findings say why
+        return {}
+    return {role: {"name": s.name, "kind": s.kind, "found_by": s.found_by} for role, s in found.slots.items()}
 
 
 def unique_findings(checks: Sequence[CheckResult]) -> list[Finding]:

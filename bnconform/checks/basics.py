@@ -30,7 +30,8 @@ def construct_failed(ctx: RunContext) -> Verdict:
     severity="error",
     why="A forward that raises, hangs or returns NaN on a well-conditioned batch breaks training outright.",
     hint="Run the reproduction and fix the exception; check shapes of the statistics (keepdim) and the"
-    " dtype/device of tensors created inside forward.",
+    " dtype/device of tensors created inside forward. Probe inputs follow the spec's layout (channel axis 1"
+    " for pytorch/onnx/mxnet/paddle, -1 for keras/flax): choose the --spec whose layout your class uses.",
     requires=("construct-failed",),
 )
 def forward_failed(ctx: RunContext) -> Verdict:
@@ -82,7 +83,7 @@ def batch_size_one(ctx: RunContext) -> Verdict:
     obs = ctx.probe(modes.batch_of_one)
     expected = ctx.spec.batch_of_one
     body = ["bn.train()", "y = bn(x)", "print(y)"]
-    corrupt = not (obs.output_finite and obs.running_finite)
+    corrupt = not obs.raised and not (obs.output_finite and obs.running_finite)
     if expected == "error" and obs.raised:
         return passed(observed=obs.raised)
     if expected == "allowed" and not obs.raised and not corrupt:

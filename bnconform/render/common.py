@@ -125,6 +125,8 @@ def closest_spec_sentence(result: Mapping[str, Any]) -> str:
     """"Behaves like keras except running-var-estimator." from fingerprint.closest_spec."""
     closest = section(section(result, "fingerprint"), "closest_spec")
     name = one_line(closest.get("name"))
+    if not name and closest.get("reason"):
+        return f"Not compared with the shipped specs: {one_line(closest.get('reason'))}."
     if not name:
         return "No shipped spec describes this implementation closely."
     diffs = closest.get("differences")
@@ -166,3 +168,19 @@ def count_line(result: Mapping[str, Any]) -> str:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def construction_line(result: Mapping[str, Any]) -> str:
+    """"Built as BatchNorm(nf=3); running_mean = moving_mean (plain attribute, by name); ..." """
+    target = section(result, "target")
+    built = one_line(target.get("construction"))
+    tensors = section(target, "tensors")
+    found = [f"{one_line(role)} = {tensor_label(t)}" for role, t in tensors.items() if isinstance(t, Mapping)]
+    if not built and not found:
+        return ""
+    return "Built as " + "; ".join([f"`{built}`" if built else "?", *found])
+
+
+def tensor_label(tensor: Mapping[str, Any]) -> str:
+    """"moving_mean (buffer, by name)"."""
+    return f"{one_line(tensor.get('name'))} ({one_line(tensor.get('kind'))}, by {one_line(tensor.get('found_by'))})"

@@ -177,6 +177,8 @@ def target_and_environment(result: Mapping[str, Any]) -> str:
     params = c.section(target, "parameters")
     rows = [(k, target.get(k)) for k in ("text", "qualname", "file", "doc", "construction")]
     rows += [(f"role {k}", v) for k, v in params.items()]
+    rows += [(f"tensor {role}", c.tensor_label(t))
+             for role, t in c.section(target, "tensors").items() if isinstance(t, Mapping)]
     rows += [("spec", spec.get("name")), ("spec file", spec.get("path")),
              ("spec description", spec.get("description"))]
     env = [(k, "-" if v is None else v) for k, v in c.section(result, "environment").items()]

@@ -58,7 +58,8 @@ def _header(result: Mapping[str, Any]) -> str:
     mark = "✅" if c.verdict(result) == "pass" else "❌"
     title = f"# {mark} bnconform: {esc(fields.pop('Verdict'))}: {esc(fields['Target'])}"
     meta = " · ".join(f"**{k}** {esc(v)}" for k, v in fields.items() if v and k != "Target")
-    return f"{title}\n\n{meta}\n\n{esc(c.count_line(result))}"
+    built = f"\n\n{esc(c.construction_line(result))}" if c.construction_line(result) else ""
+    return f"{title}\n\n{meta}{built}\n\n{esc(c.count_line(result))}"
 
 
 def _fingerprint(result: Mapping[str, Any]) -> str:
