@@ -27,8 +27,11 @@ class UserCodeError(Exception):
     Not a usage error: the runner turns it into a finding and the run goes on.
     """
 
+    VERBS = {"raised": "raised", "timeout": "hung", "nan": "gave non-finite values",
+             "type": "returned the wrong type", "shape": "returned the wrong shape"}
+
     def __init__(self, what: str, detail: str, kind: str = "raised") -> None:
-        super().__init__(f"{what} {kind}: {detail}")
+        super().__init__(f"{what} {self.VERBS.get(kind, kind)}: {detail}")
         self.what = what
         self.detail = detail
-        self.kind = kind  # "raised" | "timeout" | "nan"
+        self.kind = kind  # a key of VERBS

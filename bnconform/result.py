@@ -77,7 +77,9 @@ def summary(
     for result in checks:
         counts[result.status.value] += 1
     threshold = Severity(fail_on).rank
-    failing = any(not f.waived and f.severity.rank >= threshold for f in findings)
+    # A check that could not run (an internal error) proves nothing: the run cannot pass.
+    errored = any(result.status == Status.ERRORED for result in checks)
+    failing = errored or any(not f.waived and f.severity.rank >= threshold for f in findings)
     return {
         "verdict": "fail" if failing else "pass",
         "exit_code": 1 if failing else 0,

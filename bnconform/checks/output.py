@@ -116,9 +116,14 @@ def output_mismatch(ctx: RunContext) -> Verdict:
     @seed(ctx.settings.seed)
     @given(cases(ranks, ctx.channels))
     def matches_reference(case: Case) -> None:
+        if "hang" in failure:
+            return  # one hang is enough; the rest of the search would only wait again
         try:
             result = compare(ctx, case)
         except UserCodeError as error:
+            if error.kind == "timeout":
+                failure["hang"] = error
+                return
             failure.update(case=case, error=str(error))
             raise AssertionError(str(error)) from None
         if result.error > 1:
@@ -129,6 +134,8 @@ def output_mismatch(ctx: RunContext) -> Verdict:
         matches_reference()
     except AssertionError:
         return mismatch(ctx, failure)
+    if "hang" in failure:
+        raise failure["hang"]  # a hang is forward-failed, not an output mismatch
     return passed(examples=EXAMPLES.get(ctx.settings.profile, 20))
 
 
