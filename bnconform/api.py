@@ -37,7 +37,7 @@ def run_check(
     ignore = validate_codes(ignore)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on {fail_on!r} is not one of {', '.join(FAIL_ON)}")
-    device = resolve_device(device)
+    device, devices = resolve_device(device)
     if not 0 < timeout_s < float("inf"):  # join(-1) returns at once: every call would "hang"
         raise UsageError(f"--timeout {timeout_s:g} must be a positive number of seconds")
     loaded_spec = load_spec(spec)
@@ -45,31 +45,35 @@ def run_check(
     builder = Builder(loaded_target, init)
     settings = RunSettings(seed=seed, device=device, profile=profile, timeout_s=timeout_s)
     ctx = RunContext(loaded_spec, builder, settings)
+    ctx.devices = tuple(devices)  # type: ignore[attr-defined]  # read by bnconform.probes.devices
     checks = run_checks(ctx, ignore)
     return assemble(
         ctx=ctx, target=loaded_target, checks=checks, fingerprint=fingerprint(ctx),
         plots=plot_data(ctx, checks), duration=time.perf_counter() - started,
-        settings={"seed": seed, "devices": [device], "profile": profile, "fail_on": fail_on,
+        settings={"seed": seed, "devices": devices, "profile": profile, "fail_on": fail_on,
                   "ignore": sorted(ignore), "timeout_s": timeout_s},
     )
 
 
-def resolve_device(device: str) -> str:
-    """"cpu", "cuda" (refused without a CUDA device) or "auto" (CUDA when available, else CPU).
+def resolve_device(device: str) -> tuple[str, list[str]]:
+    """The main run's device and every device the run covers.
 
-    Checked here, at the boundary: otherwise every probe would fail on the device and the
-    run would end in a wall of blocked checks instead of one usage error.
+    "cpu" -> cpu only; "cuda" -> everything on CUDA (refused without a CUDA device); "auto"
+    -> the main conformance run on the CPU plus the CUDA checks (device-parity,
+    device-transfer, dtype-support) when a CUDA device is available. Checked here, at the
+    boundary: otherwise every probe would fail on the device and the run would end in a
+    wall of blocked checks instead of one usage error.
     """
     import torch
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available (torch.cuda.is_available() is "
-                         "False); use --device cpu or --device auto")
-    if device not in ("cpu", "cuda"):
+    if device not in ("cpu", "cuda", "auto"):
         raise UsageError(f"--device {device!r} is not one of cpu, cuda, auto")
-    return device
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device available (torch.cuda.is_available() is "
+                         "False); use --device cpu or --device auto")
+    if device == "auto":
+        return "cpu", ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    return device, [device]
 
 
 def validate_codes(codes: Iterable[str]) -> list[str]:

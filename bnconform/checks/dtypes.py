@@ -1,0 +1,110 @@
+"""Floating dtypes (float64/32/16, bfloat16, mixed precision, half overflow) and gradcheck.
+
+gradcheck lives here, next to the other float64 numerics, because it needs the dtype
+machinery (a module that runs in float64) more than the gradient probes of checks/gradients.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bnconform.checks.devices import RUNNING_VALUES
+from bnconform.context import RunContext
+from bnconform.findings import Severity
+from bnconform.probes import devices, dtypes
+from bnconform.registry import Verdict, check, failed, passed, skipped
+from bnconform.repro import attr, snippet
+
+
+def dtype_devices(ctx: RunContext) -> list[str]:
+    return [d for d in devices.requested_devices(ctx) if d == "cpu" or torch.cuda.is_available()]
+
+
+def dtype_repro(ctx: RunContext) -> str:
+    return snippet(ctx, [
+        "bn = bn.half()",
+        "x = torch.randn(4, *x.shape[1:]) * 300 + 50  # squares overflow float16 (max 65504)",
+        "bn.train(); y = bn(x.half())",
+        "print(y.dtype, torch.isfinite(y).all())  # torch.nn.BatchNorm: torch.float16 True",
+        "print(torch.nn.functional.batch_norm(x.double(), None, None, training=True).sub(y.double()).abs().max())",
+    ])
+
+
+@check(
+    "dtype-support",
+    area="dtypes",
+    title="float64, float32, float16 and bfloat16 work, within the dtype's tolerance, keeping dtypes",
+    severity="error",
+    why="Mixed-precision training runs BatchNorm in float16/bfloat16: statistics computed in half overflow"
+    " (x^2 > 65504) or lose precision, and buffers that change dtype lose the running averages' precision.",
+    hint="Accumulate mean and variance in float32 for half inputs (xf = x.float()), cast the output back"
+    " to x.dtype, and keep running statistics in the module's dtype.",
+    requires=("device-transfer", "output-mismatch", "unstable-variance", *RUNNING_VALUES),
+)
+def dtype_support(ctx: RunContext) -> Verdict:
+    outcomes = [o for device in dtype_devices(ctx) for o in ctx.probe(dtypes.dtype_support, device)]
+    measured = {o.case.label: {name: {"error": o.parity.errors[name], "allowed": o.parity.allowed[name]}
+                               for name in o.parity.ratios} for o in outcomes}
+    errors = [e for o in outcomes for e in o.errors]
+    wrong_dtypes = [d for o in outcomes for d in o.dtypes]
+    if not errors and not wrong_dtypes:
+        return passed(**measured)
+    problems = errors + wrong_dtypes
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return failed(
+        ("Wrong values in low precision: " if errors else "Outputs or buffers change dtype: ") + problems[0] + more,
+        expected="each dtype within its allowed error (specs/README.md); output in the input's dtype;"
+        " running statistics in the module's dtype",
+        observed="; ".join(problems[:6]),
+        severity=None if errors else Severity.WARNING,
+        repro=dtype_repro(ctx),
+        details={"errors": errors, "dtypes": wrong_dtypes},
+        measurements=measured,
+    )
+
+
+@check(
+    "gradcheck",
+    area="gradients",
+    title="The implementation's backward matches finite differences in float64 (train and eval)",
+    severity="error",
+    why="A hand-written backward (autograd.Function) that is wrong in some mode or for some input trains"
+    " the network with wrong gradients; grad-mismatch only compares one training step with the reference.",
+    hint="Run torch.autograd.gradcheck on your function in float64 for train and eval mode; fix the"
+    " backward formula it reports (or drop the custom backward and let autograd differentiate).",
+    requires=("forward-failed", "grad-mismatch", "mode-follows-grad", "eval-updates-running-stats"),
+)
+def gradcheck(ctx: RunContext) -> Verdict:
+    if ctx.dtype != torch.float64:
+        return skipped("the module does not run in float64, which gradcheck needs")
+    wrong = {f"{r.mode} {name}": text for r in (ctx.probe(dtypes.directional, t) for t in (True, False))
+             for name, text in r.wrong.items()}
+    full = ctx.probe(dtypes.full_gradcheck) if ctx.settings.profile == "thorough" else None
+    if full is not None:
+        wrong.update({f"{mode} (torch.autograd.gradcheck)": text for mode, text in full.gradcheck.items() if text})
+    if wrong:
+        described = "; ".join(f"{k}: {v}" for k, v in wrong.items())
+        return failed(f"Backward disagrees with finite differences ({described})",
+                      expected="analytic and numerical directional derivatives agree (atol 1e-5, rtol 1e-3)",
+                      observed=described, repro=gradcheck_repro(ctx), details=wrong)
+    second = {m: t for m, t in (full.gradgradcheck.items() if full else ()) if t}
+    if second:
+        described = "; ".join(f"{m}: {t}" for m, t in second.items())
+        return failed(f"gradgradcheck fails ({described}): second derivatives are wrong or unsupported",
+                      expected="torch.autograd.gradgradcheck passes", observed=described,
+                      severity=Severity.INFO, repro=gradcheck_repro(ctx, second_order=True))
+    return passed(modes=["train", "eval"], full=full is not None)
+
+
+def gradcheck_repro(ctx: RunContext, second_order: bool = False) -> str:
+    fn = "gradgradcheck" if second_order else "gradcheck"
+    w, b = attr(ctx, "weight", "weight"), attr(ctx, "bias", "bias")
+    return snippet(ctx, [
+        "from torch.func import functional_call",
+        "x.requires_grad_(True)",
+        f"w, b = (torch.randn({w}.shape, dtype=torch.float64, requires_grad=True) for _ in range(2))",
+        f"f = lambda x, w, b: functional_call(bn, {{{w[3:]!r}: w, {b[3:]!r}: b}}, (x,))",
+        "for mode in (True, False):",
+        "    bn.train(mode)",
+        f"    print('train' if mode else 'eval', torch.autograd.{fn}(f, (x, w, b), raise_exception=False))",
+    ])

@@ -1,0 +1,317 @@
+"""A hypothesis state machine that drives the implementation and the spec's reference side by side.
+
+Rules: forward steps (with and without grad) in the current mode, train()/eval() switches,
+reset_running_stats() where the class has it, and a state_dict save + load into a fresh
+instance. After every rule, outputs, running statistics and the step counter are compared
+with the float64 reference (bnconform.reference). Every rule also writes the Python line
+that does the same thing, so the shrunk failing sequence is a runnable snippet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from hypothesis import HealthCheck, Verbosity, seed, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
+
+from bnconform.context import RunContext
+from bnconform.discover import Discovery, discover
+from bnconform.errors import UserCodeError
+from bnconform.probes.common import BETA, GAMMA, per_channel, read
+from bnconform.probes.devices import allowed_error, build_raw, isolated, step
+from bnconform.reference import Behaviour, RunningState, eval_forward, train_forward, update_running
+
+EXAMPLES = {"default": 5, "thorough": 100}
+STEPS = {"default": 8, "thorough": 30}
+DEFAULT = "default"  # momentum not passed: the class default
+
+
+@dataclass
+class Divergence:
+    """The shortest failing sequence found (hypothesis replays the shrunk one last)."""
+
+    lines: list[str] = field(default_factory=list)
+    message: str = ""
+    roles: dict[str, Any] = field(default_factory=dict)
+    steps: int = 0
+
+
+def momenta(ctx: RunContext) -> list[object]:
+    """Constructor momenta to try: the default, an explicit value and None (cumulative average)."""
+    if not ctx.builder.accepts("momentum"):
+        return [DEFAULT]
+    choices: list[object] = [DEFAULT, 0.3]
+    if ctx.spec.momentum_none == "cumulative":
+        choices.append(None)
+    return choices
+
+
+def behaviour_for(ctx: RunContext, momentum: object) -> Behaviour:
+    if momentum is None:
+        return Behaviour.from_spec(ctx.spec).but(new_weight=None)
+    return Behaviour.from_spec(ctx.spec, None if momentum == DEFAULT else float(momentum))  # type: ignore[arg-type]
+
+
+def fmt(t: torch.Tensor | None) -> str:
+    return "None" if t is None else str([round(v, 6) for v in t.reshape(-1).tolist()[:6]])
+
+
+def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachine]:
+    """The state machine class for this context; a failing step records itself in `divergence`."""
+    spec = ctx.spec
+    rank, dtype = ctx.primary_rank, ctx.dtype
+
+    class Sequence(RuleBasedStateMachine):
+        direct = False  # True while a whole replay runs inside one guarded call (see replay)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[str] = []
+            self.module: torch.nn.Module | None = None
+            self.training = True
+            self.calls = 0  # rules run so far: the length of the sequence
+
+        # -- construction --------------------------------------------------------------
+
+        def fresh(self) -> tuple[torch.nn.Module, Discovery]:
+            module = build_raw(ctx, str(ctx.device), dtype, rank=rank, roles=self.roles)
+            return module, step("inspecting the module", discover, module, ctx.channels)
+
+        @initialize(momentum=st.sampled_from(momenta(ctx)))
+        def build(self, momentum: object) -> None:
+            self.roles = {} if momentum == DEFAULT else {"momentum": momentum}
+            self.behaviour = behaviour_for(ctx, momentum)
+            self.module, self.found = self.attempt("construction", lambda: self.block("construction", self.fresh))
+            for role, values in (("weight", GAMMA), ("bias", BETA)):
+                if self.found.has(role):
+                    self.found.set(self.module, role, per_channel(values, ctx.channels))
+                    self.lines.append(f"with torch.no_grad(): bn.{self.found.slots[role].name}"
+                                      f".copy_(torch.tensor({per_channel(values, ctx.channels).tolist()}))")
+            self.weight, self.bias = (copied(read(self.found, self.module, r)) for r in ("weight", "bias"))
+            self.state = RunningState(torch.full((ctx.channels,), spec.running_mean_init, dtype=torch.float64),
+                                      torch.full((ctx.channels,), spec.running_var_init, dtype=torch.float64))
+            self.lines.append("bn.train()")
+
+        # -- rules -----------------------------------------------------------------------
+
+        @rule(salt=st.integers(0, 999), batch=st.integers(2, 4), scale=st.sampled_from([0.5, 1.0, 3.0]),
+              shift=st.sampled_from([-2.0, 0.0, 1.5]), grad=st.booleans())
+        def forward(self, salt: int, batch: int, scale: float, shift: float, grad: bool) -> None:
+            self.calls += 1
+            shape = ctx.shape(rank, batch)
+            base = torch.randn(shape, generator=torch.Generator().manual_seed(salt), dtype=torch.float64)
+            x = ctx.to_layout(base * scale + shift)
+            self.lines.append(f"x = torch.randn({shape}, generator=torch.Generator().manual_seed({salt}),"
+                              f" dtype=torch.float64) * {scale} + {shift}")
+            if spec.channel_axis == -1:
+                self.lines.append("x = x.movedim(1, -1).contiguous()")
+            self.lines.append("y = bn(x)" if grad else "with torch.no_grad():\n    y = bn(x)")
+            module = self.module
+            y = self.attempt("forward", lambda: self.call("forward", module, x.to(ctx.device, dtype), grad=grad))
+            if not isinstance(y, torch.Tensor):
+                self.fail(f"forward returned {type(y).__name__}, not a tensor", "")
+            expected = self.reference(x, grad)
+            self.compare("output", y, expected)
+            self.compare_state()
+
+        @rule()
+        def train_mode(self) -> None:
+            self.calls += 1
+            self.training = True
+            self.lines.append("bn.train()")
+            self.module.train()
+
+        @rule()
+        def eval_mode(self) -> None:
+            self.calls += 1
+            self.training = False
+            self.lines.append("bn.eval()")
+            self.module.eval()
+
+        @precondition(lambda self: callable(getattr(self.module, "reset_running_stats", None)))
+        @rule()
+        def reset_running_stats(self) -> None:
+            self.calls += 1
+            self.lines.append("bn.reset_running_stats()")
+            reset = self.module.reset_running_stats
+            self.attempt("reset_running_stats()", lambda: self.call("reset_running_stats()", reset))
+            self.state = RunningState(torch.full_like(self.state.mean, spec.running_mean_init),
+                                      torch.full_like(self.state.var, spec.running_var_init))
+            self.compare_state()
+
+        @rule()
+        def reload(self) -> None:
+            """state_dict save, then load into a fresh instance that carries on."""
+            self.calls += 1
+            call = ctx.builder.describe(ctx.channels, **self.roles, **rank_role(ctx))
+            self.lines += [f"fresh = {call}.double()", "fresh.load_state_dict(bn.state_dict())",
+                           f"bn = fresh.train({self.training})"]
+            what = "state_dict reload"
+            self.module, self.found = self.attempt(what, lambda: self.block(what, self.reloaded))
+            self.compare_state()
+
+        def reloaded(self) -> tuple[torch.nn.Module, Discovery]:
+            saved = step("state_dict()", self.module.state_dict)
+            module, found = self.fresh()
+            step("load_state_dict()", module.load_state_dict, saved)
+            step(f"train({self.training})", module.train, self.training)
+            return module, found
+
+        # -- reference and comparison -------------------------------------------------------
+
+        def reference(self, x: torch.Tensor, grad: bool) -> torch.Tensor:
+            b = self.behaviour
+            if self.training:
+                y, new = train_forward(b, x, self.state, self.weight, self.bias)
+                if grad or spec.update_under_no_grad:
+                    self.state = new
+                return y
+            if spec.eval_uses == "batch":
+                y = train_forward(b, x, None, self.weight, self.bias)[0]
+            else:
+                y = eval_forward(b, x, self.state, self.weight, self.bias)
+            if spec.eval_updates_running_stats:
+                self.state = update_running(b, x, self.state)
+            return y
+
+        def compare_state(self) -> None:
+            for role, ref in (("running_mean", self.state.mean), ("running_var", self.state.var)):
+                self.compare(role, read(self.found, self.module, role), ref)
+            counter = read(self.found, self.module, "num_batches_tracked")
+            if spec.num_batches_tracked and counter is not None:
+                self.compare("num_batches_tracked", counter, torch.tensor([float(self.state.steps)]))
+
+        def compare(self, what: str, observed: torch.Tensor | None, expected: torch.Tensor) -> None:
+            n = ctx.values_per_channel(rank)
+            allowed = allowed_error(ctx, dtype, expected, n)
+            if observed is not None and observed.numel() == expected.numel():
+                diff = (observed.detach().double().cpu().reshape(expected.shape) - expected).abs()
+                if bool((diff <= allowed).all()):
+                    return
+            shown = "y" if what == "output" else f"bn.{self.found.slots[what].name}" if self.found.has(what) else ""
+            self.fail(f"{what} differs: spec reference {fmt(expected)}, implementation {fmt(observed)}",
+                      f"print({shown})  # spec reference: {fmt(expected)}" if shown else "")
+
+        def call(self, what: str, fn: Callable[..., Any], *args: Any, grad: bool = True) -> Any:
+            """One call into user code: guarded on its own, or directly inside a guarded replay."""
+            if not self.direct:
+                return ctx.guarded(what, fn, *args, grad=grad)
+            with torch.set_grad_enabled(grad):
+                return step(what, fn, *args)
+
+        def block(self, what: str, fn: Callable[[], Any]) -> Any:
+            """Several calls into user code (`step`s) as one guarded call, unless already inside one."""
+            return fn() if self.direct else isolated(ctx, what, fn)
+
+        def attempt(self, what: str, fn: Callable[[], Any]) -> Any:
+            try:
+                return fn()
+            except UserCodeError as error:
+                self.fail(f"{what} raised: {error.detail}", "")
+
+        def fail(self, message: str, show: str) -> None:
+            divergence.lines = self.lines + ([show] if show else [])
+            divergence.message, divergence.roles, divergence.steps = message, dict(self.roles), self.calls
+            raise AssertionError(message)
+
+    return Sequence
+
+
+def rank_role(ctx: RunContext) -> dict[str, int]:
+    return {"rank": ctx.primary_rank} if ctx.builder.accepts("rank") else {}
+
+
+def copied(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.clone()
+
+
+Step = tuple[str, dict[str, Any]]
+
+
+def forward_step(salt: int, grad: bool = True, batch: int = 3, scale: float = 3.0, shift: float = 1.5) -> Step:
+    return "forward", {"salt": salt, "batch": batch, "scale": scale, "shift": shift, "grad": grad}
+
+
+TOUR: list[Step] = [
+    # A fixed walk through every rule, each one right after a training step changed the state:
+    # cheap, deterministic coverage for the default profile before any random exploration.
+    forward_step(1), forward_step(2, grad=False, batch=2, scale=0.5, shift=-2.0),
+    ("eval_mode", {}), forward_step(3), forward_step(4, grad=False),
+    ("train_mode", {}), forward_step(5, batch=4, scale=1.0, shift=0.0), ("reload", {}), forward_step(6),
+    ("reset_running_stats", {}), forward_step(7), forward_step(8, scale=0.5),
+    ("eval_mode", {}), ("reload", {}), forward_step(9, grad=False), ("train_mode", {}), forward_step(10),
+]
+
+
+def replay(ctx: RunContext, momentum: object, steps: list[Step]) -> Divergence | None:
+    """Run `steps` on one fresh machine, all in ONE guarded call (a worker thread per call
+    would cost more than the steps); the divergence, or None when every step matched."""
+    divergence = Divergence()
+    sequence = machine(ctx, divergence)()
+    sequence.direct = True
+
+    def walk() -> bool:
+        try:
+            sequence.build(momentum)
+            for name, kwargs in steps:
+                if name != "reset_running_stats" or callable(getattr(sequence.module, name, None)):
+                    getattr(sequence, name)(**kwargs)
+        except AssertionError:
+            return False
+        return True
+
+    try:
+        matched = isolated(ctx, "a train/eval sequence", walk)
+    except UserCodeError as error:  # a hang (timeout) of the whole sequence
+        return Divergence(["# the sequence below did not finish"], str(error), {})
+    return None if matched else divergence
+
+
+def shrink(ctx: RunContext, momentum: object, steps: list[Step]) -> Divergence:
+    """Greedily drop steps while the sequence still diverges (the tour is short: at most ~20 replays)."""
+    i = len(steps) - 1
+    while i >= 0:
+        shorter = steps[:i] + steps[i + 1:]
+        if replay(ctx, momentum, shorter) is not None:
+            steps = shorter
+        i -= 1
+    found = replay(ctx, momentum, steps)
+    assert found is not None
+    return found
+
+
+def run_sequences(ctx: RunContext) -> Divergence | None:
+    """The tour for every momentum, then random sequences; the shortest divergence, or None."""
+    for momentum in momenta(ctx):
+        if replay(ctx, momentum, TOUR) is not None:
+            return shrink(ctx, momentum, TOUR)
+    return explore(ctx)
+
+
+def explore(ctx: RunContext) -> Divergence | None:
+    """Random train/eval/no_grad/reset/reload sequences, shrunk by hypothesis. The default
+    profile's few short examples run as one guarded call; thorough's long run guards each call."""
+    divergence = Divergence()
+    profile = ctx.settings.profile
+    config = settings(max_examples=EXAMPLES.get(profile, 4), stateful_step_count=STEPS.get(profile, 8),
+                      deadline=None, database=None, suppress_health_check=list(HealthCheck),
+                      print_blob=False, report_multiple_bugs=False, verbosity=Verbosity.quiet)
+    sequence = seed(ctx.settings.seed)(machine(ctx, divergence))
+    sequence.direct = profile == "default"
+
+    def search() -> bool:
+        try:
+            run_state_machine_as_test(sequence, settings=config)
+        except AssertionError:
+            return False
+        return True
+
+    try:
+        matched = isolated(ctx, "random train/eval sequences", search) if sequence.direct else search()
+    except UserCodeError as error:
+        return Divergence(["# random sequences did not finish"], str(error), {})
+    return None if matched else divergence
