@@ -360,8 +360,13 @@ def num_batches_tracked(ctx: RunContext) -> Verdict:
     if obs.value == obs.expected:
         return passed(value=obs.value)
     observed = "no counter found" if obs.value is None else f"{obs.value:g}"
+    message = (
+        "No num_batches_tracked counter found"
+        if obs.value is None
+        else f"After {obs.steps}, num_batches_tracked is {observed}"
+    )
     return failed(
-        f"After {obs.steps}, num_batches_tracked is {observed}",
+        message,
         expected=str(obs.expected),
         observed=observed,
         severity=Severity.INFO if obs.value is None else None,
