@@ -1,0 +1,100 @@
+"""The deep corpus (tests/corpus/deep/): each module makes exactly its own deep code fire.
+
+Same contract as tests/test_corpus.py: the expected code is reported, and no other
+ERROR-level code fires. CPU cases run everywhere; the CUDA cases need a GPU and skip
+cleanly without one (they really run device-parity/device-transfer on it).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+import torch
+
+DEEP = Path(__file__).parent / "corpus" / "deep"
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+class DeepCase(NamedTuple):
+    module: str  # tests.corpus.deep.<module>:BatchNorm
+    expected_code: str
+    device: str = "cpu"  # "auto": the CPU run plus the CUDA checks
+
+
+CPU_CASES = [
+    DeepCase("device_transfer_plain_attribute", "device-transfer"),
+    DeepCase("dtype_support_half_overflow", "dtype-support"),
+    DeepCase("memory_format_channels_last_view", "memory-format"),
+    DeepCase("non_contiguous_view", "non-contiguous"),
+    DeepCase("sequence_reset_counter", "sequence-mismatch"),
+    DeepCase("gradcheck_eval_backward", "gradcheck"),
+]
+CUDA_CASES = [DeepCase("device_forward_cpu_tensor", "device-transfer", device="auto")]
+CPU_CLEAN = ["device_forward_cpu_tensor"]  # its bug (a CPU tensor made in forward) needs a GPU to show
+
+
+def _describe(result: dict[str, Any]) -> str:
+    lines = [f"{f['severity']:7} {f['code']}: {f['message']}" for f in result["findings"]]
+    lines += [f"{c['status']:7} {c['id']}: {c['reason']}" for c in result["checks"] if c["status"] in ("errored", "blocked")]
+    return "\n".join(lines) or "(no findings)"
+
+
+def _check(case: DeepCase) -> dict[str, Any]:
+    from bnconform.api import run_check
+
+    return run_check(f"tests.corpus.deep.{case.module}:BatchNorm", device=case.device, seed=0)
+
+
+def _assert_fires_alone(case: DeepCase, result: dict[str, Any]) -> None:
+    codes = {f["code"] for f in result["findings"]}
+    errors = {f["code"] for f in result["findings"] if f["severity"] == "error"}
+    assert case.expected_code in codes, f"{case.expected_code} not reported:\n{_describe(result)}"
+    assert errors <= {case.expected_code}, f"unrelated errors {sorted(errors - {case.expected_code})}:\n{_describe(result)}"
+    assert not [c for c in result["checks"] if c["status"] == "errored"], _describe(result)
+
+
+@pytest.mark.parametrize("case", CPU_CASES, ids=lambda c: c.module)
+def test_deep_case_on_cpu(case: DeepCase) -> None:
+    _assert_fires_alone(case, _check(case))
+
+
+@pytest.mark.parametrize("module", CPU_CLEAN)
+def test_gpu_only_bug_is_clean_on_cpu(module: str) -> None:
+    result = _check(DeepCase(module, "", device="cpu"))
+    assert not [f for f in result["findings"] if f["severity"] in ("error", "warning")], _describe(result)
+
+
+@pytest.mark.cuda
+@CUDA
+@pytest.mark.parametrize("case", CUDA_CASES, ids=lambda c: c.module)
+def test_deep_case_on_cuda(case: DeepCase) -> None:
+    result = _check(case)
+    _assert_fires_alone(case, result)
+    finding = next(f for f in result["findings"] if f["code"] == case.expected_code)
+    assert "cuda" in finding["message"] + finding["observed"]
+
+
+def test_every_deep_module_has_a_case() -> None:
+    modules = {p.stem for p in DEEP.glob("*.py")} - {"__init__"}
+    assert modules == {c.module for c in CPU_CASES + CUDA_CASES}
+
+
+@pytest.mark.parametrize("case", CPU_CASES + CUDA_CASES, ids=lambda c: c.module)
+def test_docstring_names_the_expected_code(case: DeepCase) -> None:
+    text = (DEEP / f"{case.module}.py").read_text()
+    match = re.search(r'Expected finding under the "([\w-]+)" spec: ([a-z-]+)\.', text)
+    assert match is not None and match.groups() == ("pytorch", case.expected_code)
+    assert "# BUG" in text
+
+
+def test_sequence_repro_is_runnable_and_shows_the_divergence() -> None:
+    result = _check(DeepCase("sequence_reset_counter", "sequence-mismatch"))
+    finding = next(f for f in result["findings"] if f["code"] == "sequence-mismatch")
+    namespace: dict[str, Any] = {}
+    exec(compile(finding["repro"], "<repro>", "exec"), namespace)  # noqa: S102 - our own snippet
+    assert int(namespace["bn"].num_batches_tracked) != 0  # the reference says 0 after the reset
+    assert "reset_running_stats()" in finding["repro"]
+    assert len(finding["details"]["sequence"]) <= 8  # shrunk: build lines + a step + the reset
