@@ -131,7 +131,8 @@ def test_allowed_error_grows_with_dtype_and_reduction_length() -> None:
 
     ctx = context("torch.nn:BatchNorm2d")
     one = torch.ones(1, dtype=torch.float64)
-    widths = [float(allowed_error(ctx, d, one, 16)) for d in (torch.float64, torch.float32, torch.float16, torch.bfloat16)]
+    dtypes = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
+    widths = [float(allowed_error(ctx, d, one, 16)) for d in dtypes]
     assert widths == sorted(widths)
     assert float(allowed_error(ctx, torch.float16, one, 1024)) > float(allowed_error(ctx, torch.float16, one, 16))
 
