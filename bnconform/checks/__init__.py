@@ -5,6 +5,7 @@ from bnconform.checks import (  # noqa: F401, I001 - order is execution order, n
     basics,
     affine,
     running,
+    momentum,
     normalization,
     modes,
     state,

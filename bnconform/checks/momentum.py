@@ -1,0 +1,120 @@
+"""Momentum: the weight of the new batch, by default and as passed, in the spec's convention."""
+
+from __future__ import annotations
+
+from bnconform.context import RunContext
+from bnconform.probes import running
+from bnconform.registry import Verdict, check, failed, passed, skipped
+from bnconform.repro import attr, axes_expr, fmt, snippet
+
+MOMENTUM_TOL = 1e-3
+UPDATES = ("running-stats-not-updated",)
+
+
+def momentum_repro(ctx: RunContext, **roles: object) -> str:
+    mean = attr(ctx, "running_mean", "running_mean")
+    return snippet(
+        ctx,
+        [
+            f"start = {mean}.detach().clone().reshape(-1)",
+            "bn.train()",
+            "bn(x)",
+            f"batch_mean = x.mean(dim={axes_expr(ctx)})",
+            f"weight = ({mean}.detach().reshape(-1) - start) / (batch_mean - start)",
+            "print('weight of the new batch:', weight)",
+        ],
+        **roles,
+    )
+
+
+def close(a: float, b: float) -> bool:
+    return abs(a - b) <= MOMENTUM_TOL
+
+
+@check(
+    "momentum-inverted",
+    area="momentum",
+    title="The weight of the new batch in the running update is the spec's, not 1 - it",
+    severity="error",
+    why="With an inverted momentum the running statistics follow the last batch (weight 0.9 instead of 0.1)"
+    " or barely move: eval-mode outputs are noisy or stale while training looks fine.",
+    hint="PyTorch convention: running = (1 - momentum) * running + momentum * batch with momentum=0.1."
+    " A Keras/MXNet value (0.9, 0.99) is the weight of the OLD value: use 1 - value, or flip the formula.",
+    requires=UPDATES,
+)
+def momentum_inverted(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(running.momentum)
+    checks = [("default construction", obs.default.new_weight, obs.expected_default, {})]
+    if obs.explicit is not None:
+        checks.insert(
+            0,
+            (
+                f"momentum={running.EXPLICIT_MOMENTUM}",
+                obs.explicit.new_weight,
+                obs.expected_explicit,
+                {"momentum": running.EXPLICIT_MOMENTUM},
+            ),
+        )
+    for label, observed, expected, roles in checks:
+        if close(observed, 1 - expected) and not close(observed, expected):
+            cause = "by formula" if roles else "by default value"
+            return failed(
+                f"Momentum is inverted ({cause}): with {label} the new batch gets weight {fmt(observed)},"
+                f" the spec's {ctx.spec.momentum_convention} convention gives {fmt(expected)}",
+                expected=f"new-batch weight {fmt(expected)}",
+                observed=f"new-batch weight {fmt(observed)} (= 1 - {fmt(expected)})",
+                repro=momentum_repro(ctx, **roles),
+                details={"cause": cause, "construction": label},
+            )
+    return passed(default=obs.default.new_weight, explicit=None if obs.explicit is None else obs.explicit.new_weight)
+
+
+@check(
+    "momentum-ignored",
+    area="momentum",
+    title="The constructor's momentum is used",
+    severity="error",
+    why="A hard-coded momentum silently ignores the user's setting, e.g. a port that passes the source"
+    " framework's value gets PyTorch's 0.1 anyway.",
+    hint="Store the constructor's momentum (self.momentum = momentum) and use it in the update.",
+    requires=UPDATES,
+)
+def momentum_ignored(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(running.momentum)
+    if obs.explicit is None:
+        return skipped("the constructor takes no momentum argument")
+    explicit, default = obs.explicit.new_weight, obs.default.new_weight
+    if close(explicit, obs.expected_explicit) or close(explicit, 1 - obs.expected_explicit):
+        return passed(explicit=explicit)
+    if not close(explicit, default):
+        return passed(explicit=explicit)  # it has an effect; a wrong effect is another check's finding
+    return failed(
+        f"momentum={running.EXPLICIT_MOMENTUM} has no effect: the new batch still gets weight {fmt(explicit)}",
+        expected=f"new-batch weight {fmt(obs.expected_explicit)}",
+        observed=f"new-batch weight {fmt(explicit)}, the same as the default",
+        repro=momentum_repro(ctx, momentum=running.EXPLICIT_MOMENTUM),
+    )
+
+
+@check(
+    "momentum-default",
+    area="momentum",
+    title="The default momentum is the spec's",
+    severity="warning",
+    why="Another default momentum changes how fast the running statistics follow training, so a model"
+    " ported with default settings evaluates differently.",
+    hint="Use the spec's default (PyTorch 0.1: the weight of the new batch).",
+    requires=UPDATES,
+)
+def momentum_default(ctx: RunContext) -> Verdict:
+    obs = ctx.probe(running.momentum)
+    observed, expected = obs.default.new_weight, obs.expected_default
+    if close(observed, expected) or close(observed, 1 - expected):
+        return passed(default=observed)
+    return failed(
+        f"Default construction gives the new batch weight {fmt(observed)}; the spec's default gives {fmt(expected)}",
+        expected=f"new-batch weight {fmt(expected)}"
+        f" (momentum {ctx.spec.momentum_default:g}, {ctx.spec.momentum_convention})",
+        observed=f"new-batch weight {fmt(observed)}",
+        repro=momentum_repro(ctx),
+    )
