@@ -195,3 +195,49 @@ def test_deep_checks_pass_on_correct_batchnorms(run_check, target: str, seed: in
     if target.endswith("BatchNorm1d"):
         expected["memory-format"] = "skipped"  # no 4-D or 5-D input
     assert {code: by_id[code]["status"] for code in DEEP_CODES} == expected, {c: by_id[c] for c in DEEP_CODES}
+
+
+class _FrozenNorm(torch.autograd.Function):
+    """Right first derivative, no second one (@once_differentiable): gradgradcheck fails."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        axes = [0, *range(2, x.dim())]
+        mean, var = x.mean(dim=axes, keepdim=True), x.var(dim=axes, correction=0, keepdim=True)
+        inv = torch.rsqrt(var + 1e-5)
+        x_hat = (x - mean) * inv
+        ctx.save_for_backward(x_hat, inv, weight)
+        return x_hat * weight + bias
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x_hat, inv, weight = ctx.saved_tensors
+        axes = [0, *range(2, grad.dim())]
+        g = grad * weight
+        dx = inv * (g - g.mean(dim=axes, keepdim=True) - x_hat * (g * x_hat).mean(dim=axes, keepdim=True))
+        return dx, (grad * x_hat).sum(dim=axes, keepdim=True), grad.sum(dim=axes, keepdim=True)
+
+
+class OnceDifferentiable(torch.nn.BatchNorm2d):
+    """torch.nn.BatchNorm2d whose training forward is a once-differentiable Function."""
+
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        super().forward(x)  # running statistics as torch updates them
+        shape = (1, -1, 1, 1)
+        return _FrozenNorm.apply(x, self.weight.view(shape), self.bias.view(shape))
+
+
+def test_gradgradcheck_failure_is_info_in_thorough_only() -> None:
+    from bnconform.findings import Severity
+    from bnconform.probes import basics
+    from bnconform.registry import get_check
+
+    for profile, expected in (("default", "passed"), ("thorough", "failed")):
+        ctx = context("tests.test_deep_checks:OnceDifferentiable", profile=profile)
+        ctx.probe(basics.smoke)
+        verdict = get_check("gradcheck").fn(ctx)
+        assert verdict.status == expected, verdict
+    assert verdict.severity == Severity.INFO and "gradgradcheck" in verdict.message
