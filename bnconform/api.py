@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from bnconform.construct import Builder
@@ -43,16 +44,29 @@ def run_check(
     loaded_spec = load_spec(spec)
     loaded_target = load_target(target)
     builder = Builder(loaded_target, init)
-    settings = RunSettings(seed=seed, device=device, profile=profile, timeout_s=timeout_s)
+    settings = RunSettings(seed=seed, device=device, profile=profile, timeout_s=timeout_s, devices=tuple(devices))
     ctx = RunContext(loaded_spec, builder, settings)
-    ctx.devices = tuple(devices)  # type: ignore[attr-defined]  # read by bnconform.probes.devices
-    checks = run_checks(ctx, ignore)
+    with single_threaded_torch():
+        checks = run_checks(ctx, ignore)
     return assemble(
         ctx=ctx, target=loaded_target, checks=checks, fingerprint=fingerprint(ctx),
         plots=plot_data(ctx, checks), duration=time.perf_counter() - started,
         settings={"seed": seed, "devices": devices, "profile": profile, "fail_on": fail_on,
                   "ignore": sorted(ignore), "timeout_s": timeout_s},
     )
+
+
+@contextlib.contextmanager
+def single_threaded_torch() -> Iterator[None]:
+    """Probe tensors are tiny: intra-op threads only add contention (badly so on a busy 2-core CI)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def resolve_device(device: str) -> tuple[str, list[str]]:

@@ -27,6 +27,7 @@ class RunSettings:
     profile: str = "default"
     timeout_s: float = 10.0
     num_features: int = 3
+    devices: tuple[str, ...] = ("cpu",)  # every device the run covers (device checks use the others)
 
 
 class RunContext:
@@ -45,6 +46,10 @@ class RunContext:
     @property
     def channels(self) -> int:
         return self.settings.num_features
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        return self.settings.devices
 
     @property
     def device(self) -> torch.device:

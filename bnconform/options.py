@@ -37,7 +37,11 @@ CHECK_OPTIONS: tuple[Option, ...] = (
         "constructor argument KEY=VALUE (Python literal, never evaluated); repeatable",
         {"action": "append", "default": [], "metavar": "KEY=VALUE"},
     ),
-    Option(("--device",), "cpu, cuda, or auto (CUDA when available, else CPU)", {"choices": DEVICES, "default": "cpu"}),
+    Option(
+        ("--device",),
+        "cpu, cuda, or auto (the CPU run plus the CUDA checks when a GPU is available)",
+        {"choices": DEVICES, "default": "cpu"},
+    ),
     Option(
         ("--format",),
         f"comma-separated report formats: {','.join(FORMATS)} (default: all)",

@@ -26,6 +26,7 @@ class Verdict:
     repro: str = ""
     reason: str = ""
     severity: Severity | None = None  # overrides the check's default severity
+    device: str | None = None  # where the problem shows, when not the run's main device
     details: Mapping[str, Any] = field(default_factory=dict)
     measurements: Mapping[str, Any] = field(default_factory=dict)
 
@@ -47,9 +48,11 @@ def failed(
     severity: Severity | None = None,
     details: Mapping[str, Any] | None = None,
     measurements: Mapping[str, Any] | None = None,
+    device: str | None = None,
 ) -> Verdict:
     return Verdict(
         "failed",
+        device=device,
         message=message,
         expected=expected,
         observed=observed,

@@ -62,6 +62,7 @@ def device_transfer(ctx: RunContext) -> Verdict:
         observed="; ".join(problems[:6]),
         repro=transfer_repro(ctx, bool(cuda.problems) and not cpu.problems),
         details={"problems": problems, "conversions": tried},
+        device="cuda" if cuda.problems and not cpu.problems else None,
     )
 
 
@@ -95,4 +96,5 @@ def device_parity(ctx: RunContext) -> Verdict:
                             "y_cpu, y_gpu = cpu(x.float()), gpu(x.float().cuda())",
                             "print((y_cpu - y_gpu.cpu()).abs().max())"]),
         measurements=measured,
+        device="cuda",
     )

@@ -2,7 +2,7 @@
 does forward stay on the input's device and dtype, and do CUDA results match the reference?
 
 The run context holds one device (the main run's); the devices a run covers are set by
-api.run_check as `ctx.devices`. These probes build their own modules on the device and
+RunSettings.devices (`ctx.devices`). These probes build their own modules on the device and
 dtype they test, so the main run's context is never changed.
 """
 
@@ -26,8 +26,8 @@ T = TypeVar("T")
 
 
 def requested_devices(ctx: RunContext) -> tuple[str, ...]:
-    """The devices this run covers (api.run_check sets them; a bare context has its own)."""
-    return tuple(getattr(ctx, "devices", (ctx.settings.device,)))
+    """The devices this run covers (RunSettings.devices)."""
+    return ctx.devices
 
 
 def cuda_unavailable(ctx: RunContext) -> str:
