@@ -1,0 +1,35 @@
+"""Realistic user code, not one-bug corpus classes: the diagnosis names each real mistake."""
+
+from __future__ import annotations
+
+from bnconform.api import run_check
+
+
+def codes(result: dict, severity: str | None = None) -> set[str]:
+    return {f["code"] for f in result["findings"] if severity is None or f["severity"] == severity}
+
+
+def test_d2l_style_batchnorm_gets_the_right_diagnosis() -> None:
+    result = run_check("tests/fixtures/d2l_style_bn.py:BatchNorm")
+    assert result["target"]["parameters"]["rank"] == "num_dims"  # rank selector recognised
+    assert codes(result, "error") == {
+        "input-rank-unsupported",  # only (N, C) and (N, C, H, W)
+        "running-stats-not-buffers",  # plain attributes
+        "running-stats-shape",  # (1, C, 1, 1)
+        "mode-follows-grad",  # torch.is_grad_enabled() instead of self.training
+    }
+    assert {"running-var-estimator", "batch-size-one"} <= codes(result, "warning")
+    # 0.9 as the weight of the OLD value is PyTorch's 0.1: the default update is right.
+    assert "momentum-inverted" not in codes(result)
+    assert result["fingerprint"]["closest_spec"]["name"] == "mxnet"
+
+
+def test_bundled_tutorial_names_its_four_mistakes() -> None:
+    result = run_check("bnconform.examples.tutorial:BatchNorm")
+    assert result["summary"]["exit_code"] == 1
+    assert {"momentum-inverted", "running-stats-shape", "input-rank-unsupported"} <= codes(result, "error")
+    assert "running-var-estimator" in codes(result)
+    momentum = next(f for f in result["findings"] if f["code"] == "momentum-inverted")
+    assert "0.9" in momentum["observed"] and "0.1" in momentum["expected"]
+    trace = result["plots"]["running_stats_trace"]
+    assert len(trace["steps"]) == 21 and trace["implementation"]["mean"] != trace["spec"]["mean"]
