@@ -200,3 +200,10 @@ def _resolve(module: torch.nn.Module, dotted: str) -> object:
         if obj is None:
             return None
     return obj
+
+
+def misregistered(found: Discovery, roles: tuple[str, ...], wanted: str) -> str:
+    """"moving_mean is a plain attribute, moving_var is a plain attribute" for found roles whose
+    kind is not `wanted`; "" when every one is."""
+    wrong = [found.slots[r] for r in roles if found.has(r) and found.kind(r) != wanted]
+    return ", ".join(f"{s.name} is a {'plain attribute' if s.kind == 'attribute' else s.kind}" for s in wrong)

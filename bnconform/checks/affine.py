@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bnconform.context import RunContext
+from bnconform.discover import misregistered
 from bnconform.findings import Severity
 from bnconform.probes import basics, model
 from bnconform.registry import Verdict, check, failed, passed, skipped
@@ -37,12 +38,9 @@ def affine_params(ctx: RunContext) -> Verdict:
             severity=Severity.WARNING,
             repro=snippet(ctx, ["print(dict(bn.named_parameters()))"]),
         )
-    wrong = {found.slots[r].name: found.kind(r) for r in roles if found.kind(r) != "parameter"}
-    if not wrong:
+    described = misregistered(found, tuple(roles), "parameter")
+    if not described:
         return passed()
-    described = ", ".join(
-        f"{name} is a {'plain attribute' if kind == 'attribute' else kind}" for name, kind in wrong.items()
-    )
     return failed(
         f"Affine tensors are not trainable Parameters: {described}",
         expected="nn.Parameter",

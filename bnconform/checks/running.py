@@ -6,6 +6,7 @@ import math
 
 from bnconform.checks.momentum import momentum_repro
 from bnconform.context import RunContext
+from bnconform.discover import misregistered
 from bnconform.findings import Severity
 from bnconform.probes import basics, running
 from bnconform.registry import Verdict, check, failed, passed, skipped
@@ -58,13 +59,9 @@ RUNNING = ("running-stats-missing",)
 )
 def running_stats_not_buffers(ctx: RunContext) -> Verdict:
     found = ctx.probe(basics.found_tensors)
-    kinds = {found.slots[r].name: found.kind(r) for r in ("running_mean", "running_var")}
-    wrong = {name: kind for name, kind in kinds.items() if kind != "buffer"}
-    if not wrong:
-        return passed(**kinds)
-    described = ", ".join(
-        f"{name} is a {'plain attribute' if kind == 'attribute' else kind}" for name, kind in wrong.items()
-    )
+    described = misregistered(found, ("running_mean", "running_var"), "buffer")
+    if not described:
+        return passed()
     return failed(
         f"Running statistics are not buffers: {described}",
         expected="registered buffers",
