@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from bnconform.api import run_check
+from bnconform.context import MAX_HANGS
 from bnconform.render.markdown import render as markdown
 from tests.fixtures.cli import robust
 
@@ -64,12 +64,12 @@ def test_eval_forward_that_raises_is_a_finding_and_the_run_goes_on():
 
 @pytest.mark.usefixtures("release_hung_threads")
 def test_eval_forward_that_hangs_times_out_and_the_run_completes():
-    started = time.perf_counter()
     result = run_check(f"{ROBUST}:EvalHangs2d", timeout_s=0.5)
-    elapsed = time.perf_counter() - started
-    # Two hangs of 0.5 s, then every further call fails fast (MAX_HANGS): bounded, not 10 s x N.
-    assert elapsed < 30, elapsed
     failed = findings(result, "forward-failed")
+    # Bounded without timing it: at most MAX_HANGS calls waited for the timeout, every later
+    # call into the hung implementation failed fast.
+    waited = [f for f in failed if "no result within" in f["message"]]
+    assert 1 <= len(waited) <= MAX_HANGS, [f["message"] for f in failed]
     assert failed, result["findings"]
     assert any("no result within 0.5 s" in f["message"] and f["observed"] == "hangs" for f in failed)
     assert all(f["details"]["kind"] == "timeout" for f in failed)
