@@ -39,13 +39,16 @@ class BatchNorm(nn.Module):
         if self.training:
             mean = xf.mean(dim=axes)
             var = xf.var(dim=axes, correction=0)
-            with torch.no_grad():
-                m = self.momentum
-                self.moving_mean.mul_(m).add_((1 - m) * mean)
-                self.moving_variance.mul_(m).add_((1 - m) * var)
+            self._update_moving(mean, var)
         else:
             mean, var = self.moving_mean, self.moving_variance
         x_hat = (xf - mean) / torch.sqrt(var + self.eps)
         if self.affine:
             x_hat = x_hat * self.gamma + self.beta
         return x_hat.to(x.dtype)
+
+    @torch.no_grad()
+    def _update_moving(self, mean, var):
+        m = self.momentum
+        self.moving_mean.mul_(m).add_((1 - m) * mean)
+        self.moving_variance.mul_(m).add_((1 - m) * var)
