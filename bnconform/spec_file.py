@@ -259,7 +259,15 @@ def _read(path: Path | Traversable, shown: str) -> _Source:
 
 
 def _builtin_dir() -> Traversable:
-    return resources.files(BUILTIN_PACKAGE)
+    """The installed bnconform.builtin_specs package, or specs/ of a source checkout.
+
+    The fallback matters when a source checkout shadows an installed (non-editable) copy,
+    e.g. `python -m pytest` in the repository under tox: its bnconform/ has no builtin_specs.
+    """
+    try:
+        return resources.files(BUILTIN_PACKAGE)
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "specs"
 
 
 def builtin_names() -> list[str]:
