@@ -44,7 +44,11 @@ def run_check(
     loaded_spec = load_spec(spec)
     loaded_target = load_target(target)
     builder = Builder(loaded_target, init)
-    settings = RunSettings(seed=seed, device=device, profile=profile, timeout_s=timeout_s, devices=tuple(devices))
+    features = builder.pinned("num_features")
+    settings = RunSettings(
+        seed=seed, device=device, profile=profile, timeout_s=timeout_s, devices=tuple(devices),
+        num_features=features if isinstance(features, int) and features >= 1 else RunSettings.num_features,
+    )
     ctx = RunContext(loaded_spec, builder, settings)
     with single_threaded_torch():
         checks = run_checks(ctx, ignore)

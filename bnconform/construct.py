@@ -222,6 +222,10 @@ class Builder:
                 f"meaning; pass it with --init {name}=VALUE"
             )
 
+    def pinned(self, role: str) -> Any:
+        """The value --init gave the parameter that plays `role`, or DEFAULT when none did."""
+        return next((self.init[k] for k in self.init if k.lower() in ALIASES[role]), DEFAULT)
+
     def _pinned_rank(self) -> int | None:
         value = next((self.init[a] for a in self.init if a.lower() in ALIASES["rank"]), None)
         return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 
 import torch
 
-from bnconform.construct import Unsupported
+from bnconform.construct import DEFAULT, Unsupported
 from bnconform.errors import UserCodeError
+from bnconform.reference import Behaviour
 from bnconform.spec import Spec
 
 T = TypeVar("T")
@@ -46,6 +47,16 @@ class RunContext:
     @property
     def channels(self) -> int:
         return self.settings.num_features
+
+    def behaviour(self) -> Behaviour:
+        """The spec's behaviour for a module built as probes build it by default, so a momentum
+        pinned with --init is what the reference expects (the user chose it; not a defect)."""
+        pinned = self.builder.pinned("momentum")
+        if pinned is DEFAULT:
+            return Behaviour.from_spec(self.spec)
+        if pinned is None:
+            return Behaviour.from_spec(self.spec).but(new_weight=None)
+        return Behaviour.from_spec(self.spec, float(pinned))
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -130,11 +141,16 @@ class RunContext:
         z = z / z.pow(2).mean(dim=axes, keepdim=True).sqrt()
         view = [1] * z.dim()
         view[1] = self.channels
-        x = torch.tensor(means).reshape(view) + torch.tensor(stds).reshape(view) * z
+        x = per_channel(means, self.channels).reshape(view) + per_channel(stds, self.channels).reshape(view) * z
         return self.to_layout(x).to(self.device, self.dtype)
 
     def values_per_channel(self, rank: int, batch: int = 3) -> int:
         return math.prod(self.shape(rank, batch)) // self.channels
+
+
+def per_channel(pattern: list[float], channels: int) -> torch.Tensor:
+    """A per-channel value pattern repeated to `channels` values (float64)."""
+    return torch.tensor([pattern[i % len(pattern)] for i in range(channels)], dtype=torch.float64)
 
 
 def materialized(module: torch.nn.Module, shape: tuple[int, ...]) -> torch.nn.Module:

@@ -23,7 +23,8 @@ def running_trace(ctx: RunContext, checks: list[CheckResult]) -> dict[str, Any] 
     except UserCodeError:
         return None
     spec = ctx.spec
-    w = spec.new_weight(spec.momentum_default)
+    pinned = ctx.behaviour().new_weight  # an --init momentum; None (cumulative) is drawn at the spec default
+    w = pinned if pinned is not None else spec.new_weight(spec.momentum_default)
     return {
         "channel": 0,
         "steps": trace.steps,

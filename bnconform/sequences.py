@@ -53,7 +53,9 @@ def momenta(ctx: RunContext) -> list[object]:
 def behaviour_for(ctx: RunContext, momentum: object) -> Behaviour:
     if momentum is None:
         return Behaviour.from_spec(ctx.spec).but(new_weight=None)
-    return Behaviour.from_spec(ctx.spec, None if momentum == DEFAULT else float(momentum))  # type: ignore[arg-type]
+    if momentum == DEFAULT:
+        return ctx.behaviour()
+    return Behaviour.from_spec(ctx.spec, float(momentum))  # type: ignore[arg-type]
 
 
 def fmt(t: torch.Tensor | None) -> str:

@@ -33,3 +33,14 @@ def test_bundled_tutorial_names_its_four_mistakes() -> None:
     assert "0.9" in momentum["observed"] and "0.1" in momentum["expected"]
     trace = result["plots"]["running_stats_trace"]
     assert len(trace["steps"]) == 21 and trace["implementation"]["mean"] != trace["spec"]["mean"]
+
+
+def test_values_pinned_with_init_are_the_users_choice_not_defects() -> None:
+    wide = run_check("torch.nn:BatchNorm2d", init={"num_features": 8})
+    assert wide["summary"]["verdict"] == "pass" and not codes(wide)
+    assert "num_features=8" in wide["target"]["construction"]
+    for momentum in (0.5, 0.9, None):  # 0.9 would be "inverted" were it the class default
+        pinned = run_check("torch.nn:BatchNorm2d", init={"momentum": momentum})
+        assert not codes(pinned, "error") and not codes(pinned, "warning"), pinned["findings"]
+        status = {c["id"]: c["status"] for c in pinned["checks"]}
+        assert status["momentum-default"] == "skipped" and status["momentum-inverted"] == "passed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bnconform.construct import DEFAULT
 from bnconform.context import RunContext
 from bnconform.probes import running
 from bnconform.registry import Verdict, check, failed, passed, skipped
@@ -107,6 +108,8 @@ def momentum_ignored(ctx: RunContext) -> Verdict:
     requires=UPDATES,
 )
 def momentum_default(ctx: RunContext) -> Verdict:
+    if ctx.builder.pinned("momentum") is not DEFAULT:
+        return skipped(f"momentum is set with --init ({ctx.builder.pinned('momentum')!r}), not by the class default")
     obs = ctx.probe(running.momentum)
     observed, expected = obs.default.new_weight, obs.expected_default
     if close(observed, expected) or close(observed, 1 - expected):

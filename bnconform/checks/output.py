@@ -13,7 +13,7 @@ from bnconform.context import RunContext
 from bnconform.errors import UserCodeError
 from bnconform.probes import basics
 from bnconform.probes.common import affine_values, forward, prepare
-from bnconform.reference import Behaviour, train_forward
+from bnconform.reference import train_forward
 from bnconform.registry import Verdict, check, failed, passed
 
 EXAMPLES = {"default": 20, "thorough": 200}
@@ -76,7 +76,7 @@ def compare(ctx: RunContext, case: Case) -> Comparison:
     x = x.to(ctx.device, ctx.dtype)
     y = forward(ctx, prep.module, x).detach().double().cpu()
     weight, bias = affine_values(prep.discovery, prep.module)  # as stored: the module may round them
-    expected, _ = train_forward(Behaviour.from_spec(ctx.spec), x.double().cpu(), None, weight, bias)
+    expected, _ = train_forward(ctx.behaviour(), x.double().cpu(), None, weight, bias)
     if y.shape != expected.shape or not torch.isfinite(y).all():
         return Comparison(float("inf"), expected, y)
     tol = ctx.spec.tolerance(str(ctx.dtype))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bnconform.context import RunContext
+from bnconform.context import RunContext, per_channel
 from bnconform.discover import Discovery, discover
 from bnconform.errors import UserCodeError
 from bnconform.reference import RunningState
@@ -15,11 +15,6 @@ FAR_MEANS = [10.0, -10.0, 20.0]  # running statistics far from every probe batch
 FAR_VARS = [9.0, 16.0, 25.0]
 GAMMA = [1.5, -0.5, 2.0]
 BETA = [0.3, -1.2, 0.7]
-
-
-def per_channel(values: list[float], channels: int) -> torch.Tensor:
-    """Repeat a 3-value pattern to `channels` values (float64)."""
-    return torch.tensor([values[i % len(values)] for i in range(channels)], dtype=torch.float64)
 
 
 def relative_error(observed: torch.Tensor, expected: torch.Tensor) -> float:

@@ -29,7 +29,7 @@ from bnconform.probes.devices import (
     snapshot,
     step,
 )
-from bnconform.reference import Behaviour, RunningState, eval_forward, train_forward
+from bnconform.reference import RunningState, eval_forward, train_forward
 
 HALF_TYPES = (torch.float16, torch.bfloat16)
 FLOATING = (torch.float64, torch.float32, *HALF_TYPES)
@@ -84,7 +84,7 @@ def measure(ctx: RunContext, case: Case, outcome: Outcome) -> None:
     x = sample(ctx, case.device, case.input_dtype, salt=320, means=means, stds=stds)
     seen = isolated(ctx, case.label, lambda: collect(ctx, case, x))
     xr, n = x.double().cpu(), x.numel() // ctx.channels
-    behaviour = Behaviour.from_spec(ctx.spec)
+    behaviour = ctx.behaviour()
     expected, new_state = train_forward(behaviour, xr, seen.state, seen.weight, seen.bias)
     compare(ctx, "train output", seen.train, expected, case.input_dtype, n, outcome.parity)
     check_dtype(outcome, "train output", seen.train.dtype, case.input_dtype)

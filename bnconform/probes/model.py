@@ -9,7 +9,7 @@ import torch
 
 from bnconform.context import RunContext
 from bnconform.probes.common import BETA, GAMMA, forward, per_channel, prepare, relative_error
-from bnconform.reference import Behaviour, channel_view, train_forward
+from bnconform.reference import channel_view, train_forward
 
 OUTPUT_SCALED = "the whole output is scaled (not an affine defect)"
 EXACT_TOL = {torch.float64: 1e-9, torch.float32: 1e-5}
@@ -43,7 +43,7 @@ def explain_affine(ctx: RunContext, x: torch.Tensor, y1: torch.Tensor, g: torch.
     The spec's x_hat, not the module's gamma=1/beta=0 output, because a bug such as
     x_hat * gamma * beta makes that output identically zero.
     """
-    x_hat, _ = train_forward(Behaviour.from_spec(ctx.spec), x.double().cpu(), None)
+    x_hat, _ = train_forward(ctx.behaviour(), x.double().cpu(), None)
     candidates = {
         "": g * x_hat + b,
         "gamma and beta are not applied": x_hat,
@@ -86,7 +86,7 @@ def gradients(ctx: RunContext) -> GradObservation:
     xr = x.detach().double().cpu().requires_grad_(True)
     w = per_channel(GAMMA, ctx.channels).requires_grad_(True)
     b = per_channel(BETA, ctx.channels).requires_grad_(True)
-    y_ref, _ = train_forward(Behaviour.from_spec(ctx.spec), xr, None, w, b)
+    y_ref, _ = train_forward(ctx.behaviour(), xr, None, w, b)
     (y_ref * upstream).sum().backward()
     errors = {"input": grad_error(x.grad, xr.grad)}
     for role, ref in (("weight", w.grad), ("bias", b.grad)):

@@ -10,7 +10,7 @@ from bnconform.context import RunContext
 from bnconform.errors import UserCodeError
 from bnconform.probes.common import FAR_MEANS, FAR_VARS, affine_values, classify, forward, prepare
 from bnconform.probes.running import BATCH_MEANS, BATCH_STDS, snapshot
-from bnconform.reference import Behaviour, RunningState, eval_forward, train_forward
+from bnconform.reference import RunningState, eval_forward, train_forward
 
 MODE_TOL = 0.02  # batch and far-away running statistics give outputs that differ by > 50 %
 
@@ -45,7 +45,7 @@ def run_mode(ctx: RunContext, *, train: bool, grad: bool) -> ModeRun:
     x = ctx.input_with_stats(ctx.primary_rank, BATCH_MEANS, BATCH_STDS, salt=80)
     y = forward(ctx, prep.module, x, train=train, grad=grad)
     after = snapshot(prep)
-    behaviour = Behaviour.from_spec(ctx.spec)
+    behaviour = ctx.behaviour()
     xr = x.double().cpu()
     c = ctx.channels
     far = RunningState(

@@ -55,8 +55,14 @@ def momentum(ctx: RunContext) -> MomentumObservation:
     spec = ctx.spec
     explicit = one_update(ctx, momentum=EXPLICIT_MOMENTUM) if ctx.builder.accepts("momentum") else None
     return MomentumObservation(
-        one_update(ctx), explicit, spec.new_weight(spec.momentum_default), spec.new_weight(EXPLICIT_MOMENTUM)
+        one_update(ctx), explicit, first_step_weight(ctx), spec.new_weight(EXPLICIT_MOMENTUM)
     )
+
+
+def first_step_weight(ctx: RunContext) -> float:
+    """The new batch's weight in the first update of a default-built module (1 for a cumulative average)."""
+    w = ctx.behaviour().new_weight
+    return 1.0 if w is None else w
 
 
 @dataclass(frozen=True)
