@@ -88,3 +88,26 @@ def test_failing_report_in_chromium(driver: Any, tmp_path: Path) -> None:
     assert driver.save_screenshot(str(tmp_path / "report.png"))
     severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert severe == []
+
+
+def test_tutorial_report_from_a_real_run_shows_the_momentum_plot(driver: Any, tmp_path: Path) -> None:
+    """The bundled example, checked for real: the running-mean plot is there and drawn, with
+    the implementation, spec and inverted-momentum lines, and the page logs no error."""
+    from selenium.webdriver.common.by import By
+
+    from bnconform.api import run_check
+
+    result = run_check("bnconform.examples.tutorial:BatchNorm")
+    page = tmp_path / "tutorial.html"
+    page.write_text(html.render(result), encoding="utf-8")
+    driver.get(page.as_uri())
+
+    plot = driver.find_element(By.CSS_SELECTOR, "#plots svg")
+    assert plot.is_displayed() and plot.size["width"] > 100
+    assert {"implementation", "spec", "inverted-momentum hypothesis"} <= {
+        t.text for t in plot.find_elements(By.TAG_NAME, "text")
+    }
+    shown = [el.text for el in driver.find_elements(By.CSS_SELECTOR, "article.finding") if el.is_displayed()]
+    assert any("momentum-inverted" in text for text in shown)
+    assert driver.save_screenshot(str(tmp_path / "tutorial.png"))
+    assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
