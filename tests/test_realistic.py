@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bnconform.api import run_check
 
 
@@ -44,3 +46,10 @@ def test_values_pinned_with_init_are_the_users_choice_not_defects() -> None:
         assert not codes(pinned, "error") and not codes(pinned, "warning"), pinned["findings"]
         status = {c["id"]: c["status"] for c in pinned["checks"]}
         assert status["momentum-default"] == "skipped" and status["momentum-inverted"] == "passed"
+
+
+@pytest.mark.parametrize("name", ["LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "SyncBatchNorm"])
+def test_torchs_other_batchnorm_classes_are_clean(name: str) -> None:
+    """Lazy modules learn their width from the first input and need no glue code."""
+    result = run_check(f"torch.nn:{name}")
+    assert not codes(result, "error") and not codes(result, "warning"), result["findings"]

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import torch
 
-from bnconform.context import RunContext, describe_exception
+from bnconform.context import RunContext, describe_exception, materialized
 from bnconform.discover import Discovery, discover
 from bnconform.errors import UserCodeError
 from bnconform.probes.common import BETA, FAR_MEANS, FAR_VARS, GAMMA, per_channel, read
@@ -98,6 +98,8 @@ def build_raw(ctx: RunContext, device: str, dtype: torch.dtype, *, convert: bool
         roles["rank"] = ctx.primary_rank if rank is None else rank
     call = f"constructing {ctx.builder.describe(ctx.channels, **roles)}"
     module = step(call, lambda: ctx.builder.build(ctx.channels, **roles))
+    shape = ctx.shape(ctx.primary_rank if rank is None else rank)
+    module = step("initializing lazy parameters", lambda: materialized(module, shape))
     if convert:
         module = step(f"moving the module to {device}/{dtype}", lambda: module.to(device, dtype))
     return module
