@@ -53,3 +53,12 @@ def test_torchs_other_batchnorm_classes_are_clean(name: str) -> None:
     """Lazy modules learn their width from the first input and need no glue code."""
     result = run_check(f"torch.nn:{name}")
     assert not codes(result, "error") and not codes(result, "warning"), result["findings"]
+
+
+def test_eps_placement_is_found_without_an_eps_argument() -> None:
+    result = run_check("tests/fixtures/no_eps_arg_bn.py:BatchNorm")
+    status = {c["id"]: c["status"] for c in result["checks"]}
+    assert status["eps-placement"] == "failed" and status["eps-ignored"] == "skipped"
+    assert "errored" not in status.values()
+    finding = next(f for f in result["findings"] if f["code"] == "eps-placement")
+    assert "BatchNorm(num_features=3)" in finding["repro"]  # built as the class allows: no eps=

@@ -176,7 +176,7 @@ def eps_placement(ctx: RunContext) -> Verdict:
         repro=snippet(
             ctx,
             [*EPS_REPRO, f"print(y.var(dim={axes_expr(ctx)}, unbiased=False))  # compare with var/(var+eps)"],
-            eps=obs.requested,
+            **({"eps": obs.requested} if obs.placement in PLACEMENTS else {}),  # no eps argument: default build
         ),
     )
 
