@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from bnconform import progress
 from bnconform.construct import DEFAULT, Unsupported
 from bnconform.errors import UserCodeError
 from bnconform.reference import Behaviour
@@ -97,8 +98,12 @@ class RunContext:
                 box["error"] = error
 
         worker = threading.Thread(target=target, name=f"bnconform:{what}", daemon=True)
+        progress.emit("call", what=what, timeout_s=self.settings.timeout_s)
         worker.start()
-        worker.join(self.settings.timeout_s)
+        try:
+            worker.join(self.settings.timeout_s)
+        finally:
+            progress.emit("call-done")
         if worker.is_alive():
             self._hangs += 1
             raise UserCodeError(what, f"no result within {self.settings.timeout_s:g} s", "timeout")

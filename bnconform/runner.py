@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from bnconform import progress
 from bnconform.construct import Unsupported
 from bnconform.context import HUNG_EARLIER, RunContext
 from bnconform.errors import UserCodeError
@@ -53,6 +54,7 @@ def run_one(ctx: RunContext, spec: CheckSpec, done: dict[str, CheckResult], waiv
     blocker = next((code for code in spec.requires if code in done and done[code].status in NOT_PASSING), None)
     if blocker is not None:
         return CheckResult(spec.code, spec.area, spec.title, Status.BLOCKED, f"blocked by {root_cause(blocker, done)}")
+    progress.emit("check", code=spec.code)
     started = time.perf_counter()
     result = execute(ctx, spec, waived)
     return CheckResult(
