@@ -12,6 +12,7 @@ import torch
 
 import bnconform
 from bnconform.context import RunContext
+from bnconform.diagnosis import annotate_checks, diagnose
 from bnconform.findings import CheckResult, Finding, Severity, Status
 from bnconform.target import Target
 
@@ -99,6 +100,9 @@ def assemble(
     duration: float,
 ) -> dict[str, Any]:
     findings = unique_findings(checks)
+    ordered = diagnose(findings)  # root causes first, consequences folded under them
+    checks_json = [c.to_json() for c in checks]
+    annotate_checks(checks_json, ordered)
     return finite(
         {
             "schema": SCHEMA,
@@ -109,8 +113,8 @@ def assemble(
             "spec": {"name": ctx.spec.name, "path": ctx.spec.path, "description": ctx.spec.description},
             "settings": settings,
             "fingerprint": fingerprint,
-            "checks": [c.to_json() for c in checks],
-            "findings": [f.to_json() for f in findings],
+            "checks": checks_json,
+            "findings": ordered,
             "plots": plots,
             "summary": summary(checks, findings, settings["fail_on"], duration),
         }

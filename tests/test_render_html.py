@@ -66,7 +66,8 @@ def test_failing_report_structure() -> None:
         assert f["code"] in text
     fingerprint = doc.by_id["fingerprint"]
     assert "expected" in fingerprint and "observed" in fingerprint and "verdict" in fingerprint
-    assert "Behaves like the keras spec except running-var-estimator." in fingerprint
+    assert ("Closest shipped convention: behaves like the keras spec except running-var-estimator."
+            in fingerprint)
     assert len(doc.with_class("table", "fingerprint")) == 1
     assert len(doc.with_class("button", "copy")) == 4
     for button in doc.with_class("button", "copy"):
@@ -74,11 +75,24 @@ def test_failing_report_structure() -> None:
     assert "blocked by running-stats-shape (failed)" in doc.by_id["checks"]
     assert "state-dict-keys" in doc.by_id["waived"]
     header = doc.by_id["summary"]
-    for key in ("Target", "Spec", "pytorch", "Devices", "cpu", "Seed", "bnconform", "0.1.0",
-                "torch", "2.13.0", "Date", "2026-11-26T10:00:00+00:00", "3 errors, 1 warning"):
-        assert key in header
+    assert "3 errors, 1 warning" in header and "Closest shipped convention" in header
+    # The first screen names the root cause to fix first and its fix.
+    assert "Fix first: running-stats-shape" in " ".join(doc.by_id["fix-first"].split())
+    assert "How to fix: Register running_mean" in doc.by_id["fix-first"]
+    run = doc.by_id["run"]
+    for key in ("Spec", "pytorch", "Devices", "cpu", "Seed", "bnconform", "0.1.0",
+                "torch", "2.13.0", "Date", "2026-11-26T10:00:00+00:00"):
+        assert key in run
     for key in ("python", "3.11.7", "platform", "setting seed"):
         assert key in doc.by_id["environment"]
+
+
+def test_findings_come_before_fingerprint_and_metadata() -> None:
+    text = html.render(sample("failing"))
+    order = [text.index(f'id="{ident}"') for ident in
+             ("summary", "fix-first", "findings", "fingerprint", "checks", "run", "environment")]
+    assert order == sorted(order)
+    assert text.index('id="finding-1"') < text.index('id="fingerprint"')
 
 
 def test_csp_allows_exactly_the_inline_blocks() -> None:

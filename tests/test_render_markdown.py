@@ -47,31 +47,54 @@ def test_failing_report_contents() -> None:
     assert text.startswith("# ❌ bnconform: FAIL: bnconform.examples.tutorial:TutorialBatchNorm2d")
     for field in ("**Spec** pytorch", "**Devices** cpu", "**Seed** 0", "**torch** 2.13.0",
                   "**bnconform** 0.1.0"):
-        assert field in text
+        assert field in text.split("## Run", 1)[1]  # run metadata comes last
     assert "## Fingerprint vs spec" in text
     assert "| property" in text and "expected" in text and "verdict" in text
-    assert "Behaves like the keras spec except running-var-estimator." in text
-    errors, warnings = text.index("### Errors (3)"), text.index("### Warnings (1)")
-    assert errors < warnings
-    for code in ("momentum-inverted", "running-stats-shape", "running-var-estimator"):
-        assert errors < text.index(f"#### {code}:") < warnings
-    assert text.index("#### input-rank-unsupported:") > warnings
+    assert ("Closest shipped convention: behaves like the keras spec except running-var-estimator."
+            in text)
+    # First screen: verdict, the root cause to fix first and its fix, before any section.
+    first_screen = text.split("## ", 1)[0]
+    assert "> **Fix first:** **running-stats-shape**: running_mean has shape" in first_screen
+    assert "> **How to fix:** Register running_mean" in first_screen
+    assert text.index("## Findings (4)") < text.index("## Fingerprint vs spec") < text.index("## Run")
+    positions = [text.index(f"### {n}. {code} (") for n, code in enumerate(
+        ("running-stats-shape", "momentum-inverted", "running-var-estimator", "input-rank-unsupported"), 1)]
+    assert positions == sorted(positions)  # errors before warnings, stable within a severity
     assert "- **Expected:** new-batch weight 0.1" in text
     assert "- **Observed:** new-batch weight 0.9" in text
     assert "**Why it matters:**" in text and "**How to fix:**" in text
     assert "```python\nimport torch\n" in text
     waived = text.index("## Waived findings (1)")
     assert text.index("state-dict-keys", waived) > waived
-    assert "#### state-dict-keys" not in text  # waived ones are not listed as findings
+    assert "### 5." not in text  # waived ones are not listed as findings
     assert "blocked by running-stats-shape (failed)" in text
     assert "## Checks (34)" in text
+    assert "<details><summary>22 passed checks</summary>" in text
     assert_tables_intact(text)
+
+
+def test_differing_fingerprint_rows_stand_out() -> None:
+    text = markdown.render(sample("failing"))
+    assert "4 of 9 properties differ from the spec (marked ❌)." in text
+    rows = [line for line in text.splitlines() if line.startswith("| ❌")]
+    assert len(rows) == 4 and all("**differs**" in row for row in rows)
+    assert any("**0.9**" in row for row in rows)
+    same = [line for line in text.splitlines() if "| matches" in line]
+    assert same and not any("❌" in line or "**" in line for line in same)
+
+
+def test_passed_checks_are_folded() -> None:
+    text = markdown.render(sample("failing"))
+    folded = text[text.index("<details><summary>22 passed"):text.index("</details>")]
+    visible = text[text.index("## Checks"):text.index("<details><summary>22 passed")]
+    assert "| failed" in visible and "| passed" not in visible
+    assert folded.count("\n|") == 22 + 2  # header, rule, one row per passed check
 
 
 def test_clean_report_is_short() -> None:
     text = markdown.render(sample("clean"))
     assert "PASS" in text and "No findings." in text
-    assert "Behaves like the pytorch spec." in text
+    assert "Closest shipped convention: behaves exactly like the pytorch spec." in text
     assert "Waived" not in text
     assert len(text.encode()) < 8_000
 

@@ -6,9 +6,10 @@ version or edited by hand, so every accessor here tolerates missing keys and odd
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from bnconform.render.sanitize import inert
 
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 STATUSES: tuple[str, ...] = ("failed", "errored", "blocked", "skipped", "passed")
@@ -16,16 +17,13 @@ COUNT_KEYS: tuple[str, ...] = (
     "error", "warning", "info", "waived", "passed", "failed", "skipped", "blocked", "errored",
 )
 
-# C0/C1 control characters except tab and newline; also lone surrogates and the XML
-# non-characters. They can hide text in terminals or make XML unparseable.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-
 
 def text(value: Any) -> str:
-    """Any JSON value as display text, with control characters removed (None -> "")."""
+    """Any JSON value as display text, made inert (None -> ""): control characters, ANSI
+    escapes and bidi overrides are shown escaped (`\\x1b`, `\\u202e`), see sanitize.py."""
     if value is None:
         return ""
-    return _CONTROL.sub("", value if isinstance(value, str) else str(value))
+    return inert(value if isinstance(value, str) else str(value))
 
 
 def one_line(value: Any, limit: int | None = None) -> str:
@@ -80,9 +78,69 @@ def _as_int(value: Any, default: int) -> int:
 
 
 def active_findings(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Findings that are not waived, most severe first (stable within a severity)."""
+    """Findings that are not waived, in report order: each root cause followed by what it
+    explains (see `grouped`)."""
+    return [f for root, consequences in grouped(result) for f in (root, *consequences)]
+
+
+def grouped(result: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]]:
+    """Active findings as (root cause, [its consequences]) in report order.
+
+    Written by bnconform.diagnosis: the JSON order is already root-first, and a consequence
+    names its root in `caused_by`. Older or hand-edited files lack that: every finding is
+    then a root, and a `caused_by` naming no active finding is ignored. Roots are ordered by
+    the worst severity in their group (stable, so the file's impact order is kept)."""
     found = [f for f in items(result, "findings") if not f.get("waived")]
-    return sorted(found, key=lambda f: severity_rank(f.get("severity")))
+    codes = {text(f.get("code")) for f in found}
+    roots: dict[str, tuple[Mapping[str, Any], list[Mapping[str, Any]]]] = {}
+    order: list[tuple[Mapping[str, Any], list[Mapping[str, Any]]]] = []
+    late: list[Mapping[str, Any]] = []
+    for f in found:
+        cause = text(f.get("caused_by"))
+        if cause and cause in codes and cause != text(f.get("code")):
+            late.append(f)
+            continue
+        entry = (f, [])
+        order.append(entry)
+        roots.setdefault(text(f.get("code")), entry)
+    for f in late:
+        entry = roots.get(text(f.get("caused_by")))
+        if entry is None:  # its cause is itself a consequence: hand-edited; show it on its own
+            order.append((f, []))
+        else:
+            entry[1].append(f)
+    return sorted(order, key=lambda e: min(severity_rank(x.get("severity")) for x in (e[0], *e[1])))
+
+
+def nested_code(code: Any, consequence: bool, limit: int | None = None) -> str:
+    """A code for a flat list: consequences indented under their cause ("└ state-dict")."""
+    return ("└ " if consequence else "") + one_line(code, limit)
+
+
+def is_consequence(finding: Mapping[str, Any], findings: Iterable[Mapping[str, Any]]) -> bool:
+    """True when `finding` is listed under a cause among `findings` (the active findings)."""
+    cause = text(finding.get("caused_by"))
+    return bool(cause) and cause != text(finding.get("code")) and any(
+        text(f.get("code")) == cause for f in findings)
+
+
+def first_root(result: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The finding to fix first: the first root cause in report order."""
+    groups = grouped(result)
+    return groups[0][0] if groups else None
+
+
+def fix_first_line(result: Mapping[str, Any], limit: int | None = None) -> str:
+    """"Fix first: reduction-axes: <its hint>" ("" when nothing failed or no hint is given)."""
+    root = first_root(result)
+    hint = one_line(root.get("hint")) if root is not None else ""
+    return one_line(f"Fix first: {one_line(root.get('code'))}: {hint}", limit) if root and hint else ""
+
+
+def consequence_line(consequences: Iterable[Mapping[str, Any]]) -> str:
+    """"also explains: output-mismatch, sequence-mismatch"."""
+    codes = list(dict.fromkeys(one_line(f.get("code")) for f in consequences))
+    return f"also explains: {', '.join(codes)}" if codes else ""
 
 
 def waived_findings(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -122,18 +180,46 @@ def devices(result: Mapping[str, Any]) -> str:
 
 
 def closest_spec_sentence(result: Mapping[str, Any]) -> str:
-    """"Behaves like keras except running-var-estimator." from fingerprint.closest_spec."""
+    """"Closest shipped convention: the keras spec, except running-var-estimator." The
+    fingerprint is compared with every shipped spec and the nearest one is named."""
     closest = section(section(result, "fingerprint"), "closest_spec")
     name = one_line(closest.get("name"))
     if not name and closest.get("reason"):
-        return f"Not compared with the shipped specs: {one_line(closest.get('reason'))}."
+        return f"Not compared with the shipped conventions: {one_line(closest.get('reason'))}."
     if not name:
-        return "No shipped spec describes this implementation closely."
+        return "Closest shipped convention: none describes this implementation closely."
     diffs = closest.get("differences")
     diffs = [one_line(d) for d in diffs] if isinstance(diffs, list) else []
     if not diffs:
-        return f"Behaves like the {name} spec."
-    return f"Behaves like the {name} spec except {', '.join(diffs)}."
+        return f"Closest shipped convention: behaves exactly like the {name} spec."
+    return f"Closest shipped convention: behaves like the {name} spec except {', '.join(diffs)}."
+
+
+def domain_sentence(result: Mapping[str, Any]) -> str:
+    """"Accepts ranks [2] (rejects 3, 4); training needs N divisible by 2; probed at rank 2
+    with C=5." from the optional `domain` section ("" when the file has none)."""
+    domain = section(result, "domain")
+    if not domain:
+        return ""
+    ranks = domain.get("ranks")
+    parts = []
+    if isinstance(ranks, list):
+        parts.append(f"accepts ranks [{', '.join(one_line(r) for r in ranks)}]")
+        rejected = section(domain, "rejected")
+        if rejected:
+            parts[-1] += f" (rejects {', '.join(one_line(r) for r in rejected)})"
+    constraint = one_line(section(domain, "batch").get("constraint"))
+    if constraint:
+        parts.append(constraint)
+    channels = section(domain, "channels")
+    probe = one_line(domain.get("probe_rank"))
+    width = f" with C={one_line(channels.get('probe'))}" if channels.get("probe") is not None else ""
+    if probe:
+        parts.append(f"probed at rank {probe}{width}")
+    if channels.get("honoured") is False:
+        parts.append("the channel count is not honoured (the class ignores num_features)")
+    text_ = "; ".join(parts)
+    return text_[:1].upper() + text_[1:] + "." if text_ else ""
 
 
 def header_fields(result: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -20,9 +20,11 @@ def render(result: Mapping[str, Any]) -> str:
     target = c.one_line(c.section(result, "target").get("text"), 80)
     title = f"bnconform {c.verdict(result).upper()}: {target}"
     body = "\n".join([
-        p.header(result), p.filters(result), "<main>", p.fingerprint(result), plots(result),
-        p.findings(result), p.waived(result), p.checks(result), p.target_and_environment(result),
-        "</main>", _footer(result),
+        # First screen: verdict, the root cause to fix first and its fix; then every finding
+        # (consequences nested under their cause); the fingerprint and run metadata after.
+        p.header(result), p.filters(result), "<main>", p.findings(result), plots(result),
+        p.fingerprint(result), p.waived(result), p.checks(result), p.run_metadata(result),
+        p.target_and_environment(result), "</main>", _footer(result),
     ])
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -45,7 +47,8 @@ def plots(result: Mapping[str, Any]) -> str:
     trace = draw.running_stats_svg(data.get("running_stats_trace"), "plot-trace")
     if trace:
         figures.append(_figure(trace, "Running statistics of one channel over training steps: "
-                               "implementation, spec and the inverted-momentum hypothesis."))
+                               "the implementation (solid, circles), the spec (dashed, squares) and"
+                               " the inverted-momentum hypothesis (dotted, triangles)."))
     comparison = draw.output_comparison_svg(data.get("output_comparison"), "plot-cmp")
     if comparison:
         figures.append(_figure(comparison, "Observed vs expected outputs; on the line = agree."))

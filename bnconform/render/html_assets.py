@@ -56,6 +56,14 @@ details{margin:.4rem 0}summary{cursor:pointer;font-weight:600}
 figure{display:inline-block;margin:.5rem 1rem .5rem 0;vertical-align:top}
 figure svg{max-width:100%;height:auto}figcaption{color:var(--muted);font-size:.9em}
 footer{margin-top:2rem;color:var(--muted);font-size:.9em}
+.fix-first{border:1px solid var(--line);border-left:5px solid var(--muted);border-radius:.3rem;
+padding:.4rem 1rem;margin:.6rem 0;background:var(--soft)}
+.fix-first.error{border-left-color:var(--err)}.fix-first.warning{border-left-color:var(--warn)}
+.fix-first p{margin:.2rem 0;overflow-wrap:anywhere}
+.consequences{margin:.6rem 0 0 .5rem;padding-left:.8rem;border-left:2px dashed var(--line)}
+.consequences h5{margin:.2rem 0;font-size:.9rem;color:var(--muted)}
+.finding.consequence{margin:.4rem 0;padding:.4rem .8rem}
+.finding .cause{color:var(--muted)}
 """
 
 JS = """

@@ -9,8 +9,6 @@ from typing import Any
 
 from bnconform.render import common as c
 
-_GROUP_TITLES = {"error": "Errors", "warning": "Warnings", "info": "Info", "other": "Other"}
-
 
 def e(value: Any) -> str:
     """Result text as HTML: control characters dropped, `<>&"'` escaped."""
@@ -39,16 +37,44 @@ def _td(value: Any) -> str:
 
 
 def header(result: Mapping[str, Any]) -> str:
-    """Verdict badge, target, closest spec, run metadata and counts."""
+    """The first screen: verdict, target, the finding to fix first and its fix, the closest
+    shipped convention, the input domain and the counts (run metadata comes last)."""
     verdict = css_token(c.verdict(result), ("pass", "fail"))
-    fields = c.header_fields(result)
-    meta = "".join(f"<dt>{e(k)}</dt><dd>{e(v or '-')}</dd>" for k, v in fields[1:])
+    target = c.one_line(c.section(result, "target").get("text"))
+    domain = c.domain_sentence(result)
     return (
         f'<header class="{verdict}" id="summary"><h1><span class="badge {verdict}" id="verdict">'
-        f"{e(c.verdict(result).upper())}</span> {e(fields[1][1])}</h1>\n"
-        f"<p>{e(c.closest_spec_sentence(result))}</p>\n"
-        f'<dl class="meta">{meta}</dl>\n<p class="counts">{e(c.count_line(result))}</p></header>'
+        f"{e(c.verdict(result).upper())}</span> {e(target)}</h1>\n{fix_first(result)}"
+        f'<p id="convention">{e(c.closest_spec_sentence(result))}</p>\n'
+        + (f'<p id="domain">{e(domain)}</p>\n' if domain else "")
+        + f'<p class="counts">{e(c.count_line(result))}</p></header>'
     )
+
+
+def fix_first(result: Mapping[str, Any]) -> str:
+    """The first root cause, its fix and what else it explains, linked to its full entry."""
+    root = c.first_root(result)
+    if root is None:
+        return ""
+    sev = css_token(root.get("severity"), c.SEVERITIES)
+    consequences = c.grouped(result)[0][1]
+    also = c.consequence_line(consequences)
+    hint = c.text(root.get("hint")).strip()
+    return (
+        f'<div class="fix-first {sev}" id="fix-first"><p><strong>Fix first:</strong> '
+        f'<a href="#finding-1"><code class="code">{e(root.get("code"))}</code></a>: '
+        f'{e(root.get("message"))}</p>'
+        + (f"<p><strong>How to fix:</strong> {e(hint)}</p>" if hint else "")
+        + (f"<p>{e(also[:1].upper() + also[1:])}.</p>" if also else "")
+        + "</div>\n"
+    )
+
+
+def run_metadata(result: Mapping[str, Any]) -> str:
+    """Spec, devices, seed, versions and date: after the findings (they rarely decide a fix)."""
+    fields = [(k, v) for k, v in c.header_fields(result) if k not in ("Verdict", "Target")]
+    meta = "".join(f"<dt>{e(k)}</dt><dd>{e(v or '-')}</dd>" for k, v in fields)
+    return f'<section id="run"><h2>Run</h2><dl class="meta">{meta}</dl></section>'
 
 
 def filters(result: Mapping[str, Any]) -> str:
@@ -84,39 +110,57 @@ def fingerprint(result: Mapping[str, Any]) -> str:
 
 
 def findings(result: Mapping[str, Any]) -> str:
-    """Active findings grouped by severity, most severe first."""
-    groups = c.by_severity(c.active_findings(result))
-    total = sum(len(g) for g in groups.values())
+    """Root causes in report order (the first is the one to fix first), each with the
+    findings it explains nested under it."""
+    groups = c.grouped(result)
+    total = sum(1 + len(consequences) for _, consequences in groups)
     parts = [f'<section id="findings"><h2>Findings ({total})</h2>']
     if not groups:
         parts.append("<p>No findings: the implementation behaves as the spec says.</p>")
-    index = 0
-    for severity, found in groups.items():
-        parts.append(f'<section class="severity-group" data-severity="{severity}">'
-                     f"<h3>{_GROUP_TITLES[severity]} ({len(found)})</h3>")
-        for f in found:
+    index = len(groups)
+    for number, (root, consequences) in enumerate(groups, 1):
+        nested = []
+        for consequence in consequences:
             index += 1
-            parts.append(finding(f, index))
-        parts.append("</section>")
+            nested.append(finding(consequence, index, cause=c.one_line(root.get("code"))))
+        parts.append(finding(root, number, nested))
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def finding(f: Mapping[str, Any], index: int) -> str:
-    """One finding: code and message, expected vs observed, why, fix, repro with copy."""
+def finding(f: Mapping[str, Any], index: int, consequences: Sequence[str] = (), cause: str = "") -> str:
+    """One finding: code and message, expected vs observed, why, fix, repro with copy; a root
+    cause carries the findings it explains (`consequences`, already rendered) inside it."""
     sev = css_token(f.get("severity"), c.SEVERITIES)
     eo = table(["", "value"], [("expected", f.get("expected")), ("observed", f.get("observed")),
                                ("device", f.get("device"))], "eo")
     prose = "".join(f"<p><strong>{label}:</strong> {e(f.get(key))}</p>"
                     for label, key in (("Why it matters", "why"), ("How to fix", "hint"))
                     if c.text(f.get(key)).strip())
+    impact = _impact(f.get("details"))
+    role = f'<p class="cause">A consequence of <code>{e(cause)}</code>: fixing that fixes this.</p>' \
+        if cause else ""
+    body = f"{eo}{impact}{prose}{repro(f.get('repro'), f'repro-{index}')}{_details(f.get('details'))}"
+    if cause:  # a consequence: collapsed, the cause above is the thing to read
+        body = f"<details><summary>details</summary>{body}</details>"
+    nested = ""
+    if consequences:
+        nested = (f'<section class="consequences"><h5>Consequences ({len(consequences)}): '
+                  "other checks that fail because of this</h5>" + "".join(consequences) + "</section>")
+    kind = "consequence" if cause else "root"
     return (
-        f'<article class="finding {sev}" data-severity="{sev}" id="finding-{index}">'
+        f'<article class="finding {sev} {kind}" data-severity="{sev}" id="finding-{index}">'
         f'<h4><span class="sev {sev}">{e(f.get("severity"))}</span>'
         f'<code class="code">{e(f.get("code"))}</code>: {e(f.get("message"))}</h4>'
-        f"{eo}{prose}{repro(f.get('repro'), f'repro-{index}')}{_details(f.get('details'))}"
-        "</article>"
+        f"{role}{body}{nested}</article>"
     )
+
+
+def _impact(details: Any) -> str:
+    value = details.get("impact") if isinstance(details, Mapping) else None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return ""
+    return f'<p class="impact"><strong>Impact:</strong> relative output error {e(f"{value:.3g}")}</p>'
 
 
 def repro(code: Any, ident: str) -> str:

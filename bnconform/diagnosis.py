@@ -1,0 +1,190 @@
+"""Root cause first: group findings by the defect that explains them, and order them.
+
+Checks measure each property on its own and never block each other for having *found*
+something, so one defect often fails several checks (statistics over the wrong axes also
+make the outputs, the gradients and every sequence differ). This step folds such symptoms
+under their cause: the cause is the finding to fix, its consequences are listed under it.
+
+JSON (see DESIGN.md): every finding gets `"caused_by"` (the root cause's code, or null)
+and `"consequences"` (`[{"code", "message"}]` of the findings it explains, or []). A
+consequence keeps its own severity, so counts, the verdict and the exit code are the same
+as without grouping; only the presentation changes.
+
+Order: root causes first, most severe first (a root counts as severe as the worst finding
+it explains), then the larger measured impact (`details["impact"]`, relative output error)
+first, then the checks' own order. Consequences follow, in their roots' order; waived
+findings come last and take part in no grouping (the user set them aside).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bnconform.findings import Finding
+
+EVERYTHING = "*"
+
+# Compared with the spec's reference outputs (or values derived from them): any defect in
+# how the output is computed shows in each of these too.
+_OUTPUT_SYMPTOMS = ("output-mismatch", "grad-mismatch", "sequence-mismatch", "unstable-variance",
+                    "dtype-support", "device-parity", "non-contiguous", "memory-format")
+# Compared with the reference's running statistics after training steps.
+_RUNNING_SYMPTOMS = ("sequence-mismatch", "dtype-support", "device-parity", "non-contiguous",
+                     "memory-format")
+# Depend on where the tensors live (state_dict, .to(), a reload in a sequence).
+_REGISTRATION_SYMPTOMS = ("state-dict", "device-transfer", "device-parity", "dtype-support",
+                          "sequence-mismatch")
+
+# cause -> the codes it explains. Row order is precedence: when several causes of one
+# finding are present, the earliest row wins (the most fundamental defect).
+CONSEQUENCES: dict[str, tuple[str, ...]] = {
+    # Nothing can be measured on a class that cannot be built.
+    "construct-failed": (EVERYTHING,),
+    # Every measurement needs a forward; whatever else failed followed from the crash.
+    "forward-failed": (EVERYTHING,),
+    # Statistics over the wrong axes also give them the wrong shape, and wrong outputs.
+    "reduction-axes": ("running-stats-shape", *_OUTPUT_SYMPTOMS),
+    # A class that never creates running statistics has to normalize eval with batch ones,
+    # and has nothing to save, move or follow through a sequence.
+    "running-stats-missing": ("eval-uses-batch-stats", "output-mismatch", *_REGISTRATION_SYMPTOMS),
+    # Mis-shaped statistics (e.g. (1, C, 1, 1)) do not load into torch's state_dict layout,
+    # are compared wrongly after every step, and move/convert as other tensors.
+    "running-stats-shape": (*_REGISTRATION_SYMPTOMS, "running-stats-init", "output-mismatch",
+                            "non-contiguous", "memory-format"),
+    # Plain attributes are not saved, moved or converted with the module.
+    "running-stats-not-buffers": _REGISTRATION_SYMPTOMS,
+    # gamma/beta that are not Parameters: no gradients, not saved, not moved.
+    "affine-params": (*_REGISTRATION_SYMPTOMS, "grad-mismatch", "gradcheck"),
+    # Deciding the mode from grad mode flips train/eval behaviour under no_grad/with grad.
+    "mode-follows-grad": ("eval-uses-batch-stats", "eval-updates-running-stats", "gradcheck",
+                          "output-mismatch", "sequence-mismatch"),
+    # Training normalized with running/EMA statistics: every output-based comparison differs.
+    "train-uses-running-stats": _OUTPUT_SYMPTOMS,
+    # Eval normalized with batch statistics: eval outputs differ everywhere they are compared.
+    "eval-uses-batch-stats": _OUTPUT_SYMPTOMS,
+    # The normalization itself differs: the outputs and everything compared with them.
+    "norm-variance-estimator": _OUTPUT_SYMPTOMS,
+    "eps-placement": _OUTPUT_SYMPTOMS,
+    "eps-ignored": _OUTPUT_SYMPTOMS,
+    "eps-default": _OUTPUT_SYMPTOMS,
+    "affine-apply": _OUTPUT_SYMPTOMS,
+    # Cancellation in E[x^2] - E[x]^2 shows as wrong outputs and low-precision failures.
+    "unstable-variance": ("output-mismatch", "dtype-support", "device-parity", "grad-mismatch"),
+    # Statistics that never move are wrong after every training step.
+    "running-stats-not-updated": ("running-var-estimator", "output-mismatch", *_RUNNING_SYMPTOMS),
+    # A wrong running-statistics update drifts away from the reference step by step.
+    "momentum-inverted": _RUNNING_SYMPTOMS,
+    "momentum-ignored": _RUNNING_SYMPTOMS,
+    "momentum-default": _RUNNING_SYMPTOMS,
+    "running-var-estimator": _RUNNING_SYMPTOMS,
+    # Eval that updates the statistics changes them where the reference does not.
+    "eval-updates-running-stats": ("sequence-mismatch", "device-parity"),
+    # Wrong initial statistics differ from the first step of every sequence.
+    "running-stats-init": ("sequence-mismatch",),
+    # A counter that is missing or counts wrongly is saved and followed wrongly.
+    "num-batches-tracked": ("state-dict", "sequence-mismatch"),
+    # Statistics that keep the autograd graph break the next backward in a sequence.
+    "running-stats-grad": ("sequence-mismatch",),
+    # A state_dict that does not round-trip breaks the reload step of a sequence.
+    "state-dict": ("sequence-mismatch",),
+    # A backward that disagrees with its own forward gives wrong gradients.
+    "gradcheck": ("grad-mismatch",),
+    # Wrong outputs give wrong gradients and differ in every other comparison too.
+    "output-mismatch": ("grad-mismatch", "sequence-mismatch", "dtype-support", "device-parity",
+                        "non-contiguous", "memory-format"),
+    # State left on the wrong device makes the device results differ.
+    "device-transfer": ("device-parity",),
+    # A class that breaks on strided input also breaks on channels_last.
+    "non-contiguous": ("memory-format",),
+}
+
+
+def explains(cause: str, code: str) -> bool:
+    """True when a finding `cause` accounts for a finding `code` (never itself)."""
+    targets = CONSEQUENCES.get(cause, ())
+    return cause != code and (EVERYTHING in targets or code in targets)
+
+
+@dataclass
+class Node:
+    """One active finding, its position in the checks' order, and what it explains."""
+
+    finding: Finding
+    index: int
+    consequences: list[Node] = field(default_factory=list)
+
+    @property
+    def impact(self) -> float | None:
+        value = self.finding.details.get("impact") if isinstance(self.finding.details, Mapping) else None
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return float(value) if ok else None
+
+
+def root_code(code: str, present: Sequence[str], seen: frozenset[str] = frozenset()) -> str:
+    """The most fundamental present cause of `code` (itself when nothing present explains it)."""
+    for cause in CONSEQUENCES:  # row order = precedence
+        if cause in present and cause not in seen and explains(cause, code):
+            return root_code(cause, present, seen | {code})
+    return code
+
+
+def group(findings: Sequence[Finding]) -> list[Node]:
+    """Roots with their consequences attached, in report order (see `order_key`)."""
+    nodes = [Node(f, i) for i, f in enumerate(findings) if not f.waived]
+    present = list(dict.fromkeys(n.finding.code for n in nodes))
+    first: dict[str, Node] = {}
+    for node in nodes:
+        first.setdefault(node.finding.code, node)
+    roots = []
+    for node in nodes:
+        root = root_code(node.finding.code, present)
+        if root == node.finding.code:
+            roots.append(node)
+        else:
+            first[root].consequences.append(node)
+    for root in roots:
+        root.consequences.sort(key=order_key)
+    return sorted(roots, key=order_key)
+
+
+def order_key(node: Node) -> tuple[int, int, float, int]:
+    """Most severe first (a root is as severe as the worst finding it explains), then measured
+    impact (larger first; measured before unmeasured), then the checks' order."""
+    tree = [node, *node.consequences]
+    severity = max(n.finding.severity.rank for n in tree)
+    impacts = [n.impact for n in tree if n.impact is not None]
+    return (-severity, 0 if impacts else 1, -max(impacts, default=0.0), node.index)
+
+
+def diagnose(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """The findings as JSON, ordered: roots, then consequences (each with `caused_by`), then waived."""
+    roots = group(findings)
+    out = [annotated(r.finding, None, r.consequences) for r in roots]
+    out += [annotated(c.finding, r.finding.code, []) for r in roots for c in r.consequences]
+    out += [annotated(f, None, []) for f in findings if f.waived]
+    return out
+
+
+def annotated(finding: Finding, caused_by: str | None, consequences: Sequence[Node]) -> dict[str, Any]:
+    summary = [{"code": c.finding.code, "message": c.finding.message} for c in consequences]
+    return {**finding.to_json(), "caused_by": caused_by, "consequences": summary}
+
+
+def annotate_checks(checks: list[dict[str, Any]], findings: Sequence[Mapping[str, Any]]) -> None:
+    """Copy `caused_by`/`consequences` onto the same findings inside each check's JSON (JUnit
+    and the pytest plugin read those)."""
+    by_key = {_key(f): f for f in findings}
+    for check in checks:
+        for finding in check.get("findings", []):
+            match = by_key.get(_key(finding), {})
+            finding["caused_by"] = match.get("caused_by")
+            finding["consequences"] = list(match.get("consequences", []))
+
+
+def _key(finding: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The identity result.unique_findings uses: one crash seen by several checks is one finding."""
+    message = str(finding.get("message")).split(" (while checking")[0]
+    return (str(finding.get("code")), message, str(finding.get("device")))
