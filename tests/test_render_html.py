@@ -149,3 +149,22 @@ def test_missing_plots_and_odd_values_do_not_crash() -> None:
     assert len(doc.find("svg")) == 1
     del result["plots"]
     assert not Doc(html.render(result)).find("svg")
+
+
+def test_momentum_plot_keeps_the_followed_hypothesis_visible_with_integer_steps() -> None:
+    import re
+
+    from bnconform.render import plots
+
+    same = {"mean": [0.0, 0.9, 0.99], "var": [1.0, 1.0, 1.0]}
+    trace = {"steps": [0, 1, 2], "implementation": same, "inverted": same,
+             "spec": {"mean": [0.0, 0.1, 0.19], "var": [1.0, 1.0, 1.0]}}
+    svg = plots.running_stats_svg(trace, "tr")
+    assert svg is not None
+    ticks = re.findall(r'<g id="tr-xtick_\d+">.*?<text[^>]*>([^<]*)</text>', svg, flags=re.S)
+    assert ticks and all(re.fullmatch(r"[−-]?\d+", t) for t in ticks), ticks  # no 0.5 steps
+    # Each series has its own dash pattern, so the hypothesis under the implementation shows.
+    dashes = set(re.findall(r'stroke-dasharray="([^"]+)"', svg))
+    assert len(dashes) >= 2
+    for label in ("spec", "inverted-momentum hypothesis", "implementation"):
+        assert f">{label}<" in svg

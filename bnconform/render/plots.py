@@ -19,9 +19,13 @@ from bnconform.render import common as c
 
 MAX_SCATTER_POINTS = 200
 FONT_FAMILY = "DejaVu Sans, Arial, sans-serif"
-_SERIES = (("implementation", "implementation", "-", "o"),
-           ("spec", "spec", "--", None),
-           ("inverted", "inverted-momentum hypothesis", ":", None))
+# (key, label, line style, marker, z-order, line width). The implementation is drawn
+# last, on top, as markers on a thin line; the hypotheses as thick dashed/dotted lines with
+# their own markers, so whichever hypothesis the implementation follows stays visible
+# under it instead of being painted over.
+_SERIES = (("spec", "spec", "--", "s", 1, 2.2),
+           ("inverted", "inverted-momentum hypothesis", ":", "^", 2, 2.2),
+           ("implementation", "implementation", "-", "o", 3, 0.9))
 
 
 def running_stats_svg(trace: Any, prefix: str = "trace") -> str | None:
@@ -29,21 +33,26 @@ def running_stats_svg(trace: Any, prefix: str = "trace") -> str | None:
     if not isinstance(trace, Mapping):
         return None
     steps = numbers(trace.get("steps"))
-    series = [(label, style, marker, trace.get(key)) for key, label, style, marker in _SERIES
-              if isinstance(trace.get(key), Mapping)]
+    series = [(row, trace.get(row[0])) for row in _SERIES if isinstance(trace.get(row[0]), Mapping)]
     if not steps or not series:
         return None
-    fig = _figure(6.4, 2.5)
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(6.4, 2.8)
     for i, stat in enumerate(("mean", "var")):
         ax = fig.add_subplot(1, 2, i + 1)
-        for label, style, marker, data in series:
+        for (_, label, style, marker, z, width), data in series:
             ys = numbers(data.get(stat))
             n = min(len(steps), len(ys))
-            ax.plot(steps[:n], ys[:n], linestyle=style, marker=marker, markersize=3, label=label)
+            big = z < 3  # hypotheses: larger hollow markers that show around the implementation's
+            ax.plot(steps[:n], ys[:n], linestyle=style, marker=marker, markersize=6 if big else 3.5,
+                    fillstyle="none" if big else "full", linewidth=width, zorder=z, label=label)
         ax.set_title(f"running {stat}, channel {plot_text(trace.get('channel'))}", fontsize=9)
         ax.set_xlabel("step", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         ax.tick_params(labelsize=7)
-    fig.axes[0].legend(fontsize=7, frameon=False)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=7, frameon=False)
     return to_svg(fig, prefix)
 
 
