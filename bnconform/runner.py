@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 
 from bnconform import progress
 from bnconform.construct import Unsupported
@@ -79,16 +80,53 @@ def root_cause(code: str, done: dict[str, CheckResult]) -> str:
 
 
 def execute(ctx: RunContext, spec: CheckSpec, waived: set[str]) -> CheckResult:
+    """Run one check, or take its result over from a worker that died (bnconform.supervise)."""
+    result = resumed(ctx, spec, waived)
+    if result is None:
+        result = evaluate(ctx, spec, waived)
+    progress.emit("check-result", result=result.to_json())  # the supervisor keeps it across restarts
+    return result
+
+
+def resumed(ctx: RunContext, spec: CheckSpec, waived: set[str]) -> CheckResult | None:
+    """The result an earlier worker sent, or the crash that killed it during this check."""
+    from bnconform.supervise.protocol import check_result_from_json
+    from bnconform.supervise.session import CURRENT
+
+    if spec.code in CURRENT.results:
+        return check_result_from_json(CURRENT.results[spec.code])
+    crash = CURRENT.crashes.get(spec.code)
+    if crash is None:
+        return None
+    result = crashed(ctx, spec, UserCodeError(crash["what"], crash["detail"], crash["kind"]), waived)
+    output = crash.get("output")
+    if output:  # the worker's last words (a faulthandler dump, a C-level message)
+        finding = result.findings[0]
+        details = {**finding.details, "output": output}
+        result = replace(result, findings=(replace(finding, details=details),))
+    return result
+
+
+def evaluate(ctx: RunContext, spec: CheckSpec, waived: set[str]) -> CheckResult:
     try:
         verdict = spec.fn(ctx)
     except UserCodeError as error:
         return crashed(ctx, spec, error, waived)
     except Unsupported as missing:
         verdict = Verdict("skipped", reason=f"the constructor takes no {missing.role} argument")
-    except Exception as error:  # noqa: BLE001 - an internal error must not end the run
-        reason = f"internal error: {type(error).__name__}: {error}"
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - never ends the run, never passes it
+        # SystemExit here comes from user code our own code touched (a tensor subclass method,
+        # an exception's __str__): it must not end the worker as if the run had finished.
+        reason = f"internal error: {type(error).__name__}: {safe_text(error)}"
         return CheckResult(spec.code, spec.area, spec.title, Status.ERRORED, reason)
     return from_verdict(ctx, spec, verdict, waived)
+
+
+def safe_text(error: BaseException) -> str:
+    try:
+        return str(error)
+    except BaseException:  # noqa: BLE001 - a user __str__ may raise anything
+        return "<str() raised>"
 
 
 def from_verdict(ctx: RunContext, spec: CheckSpec, verdict: Verdict, waived: set[str]) -> CheckResult:
@@ -125,7 +163,8 @@ def crashed(ctx: RunContext, spec: CheckSpec, error: UserCodeError, waived: set[
         severity=owner.severity,
         message=f"{error}{context}",
         expected="returns normally" if error.kind != "nan" else "finite values",
-        observed={"timeout": "hangs", "nan": "NaN/inf", "raised": "raises"}.get(error.kind, error.kind),
+        observed={"timeout": "hangs", "nan": "NaN/inf", "raised": "raises",
+                  "crashed": "ends the process"}.get(error.kind, error.kind),
         why=owner.why,
         hint=owner.hint,
         repro=crash_repro(ctx, error),

@@ -1,0 +1,10 @@
+"""Flips global torch state at import (real-world habits); the class itself is correct."""
+
+import torch
+
+torch.set_flush_denormal(True)
+torch.set_grad_enabled(False)
+
+
+class Correct(torch.nn.BatchNorm2d):
+    pass
