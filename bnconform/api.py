@@ -41,12 +41,21 @@ def run_check(
     fail_on: str = "error",
     timeout_s: float = 10.0,
     ranks: Sequence[int] | None = None,
+    world_size: int | None = None,
+    distributed: bool = False,
 ) -> dict[str, Any]:
     """Check `target` against `spec`; raises UsageError on bad input.
 
     `target` is "module:Name", "file.py:Name", or the class / factory / functools.partial
     itself. `ranks` restricts the input ranks checked to a subset of the spec's.
+    `world_size` / `distributed`: also run the SyncBatchNorm checks across processes.
     """
+    if world_size is not None or distributed:  # bnconform.distributed spawns/joins, then calls back here
+        from bnconform.distributed import run
+
+        return run(run_check, target, world_size=world_size, distributed=distributed, spec=spec, init=init,
+                   seed=seed, device=device, profile=profile, ignore=ignore, fail_on=fail_on,
+                   timeout_s=timeout_s, ranks=ranks)
     started = time.perf_counter()
     ignore = validate_codes(ignore)
     if fail_on not in FAIL_ON:

@@ -15,4 +15,6 @@ from bnconform.checks import (  # noqa: F401, I001 - order is execution order, n
     dtypes,
     layouts,
     sequences,
+    sync,
+    inputs,
 )
