@@ -53,8 +53,8 @@ def run_supervised(
     as an object (not a "module:Name" string) runs in-process: it cannot be re-imported.
     """
     validate_limits(options.get("seed", 0), options.get("timeout_s", 10.0), max_time_s)
-    if not isinstance(target, str):
-        from bnconform.api import run_check
+    if not isinstance(target, str) or options.get("world_size") or options.get("distributed"):
+        from bnconform.api import run_check  # multi-process runs: bnconform.distributed supervises its ranks
 
         return run_check(target, **options)
     return Supervision(target, dict(options), max_time_s).run()
