@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bnconform.distributed.report import html as distributed_section
 from bnconform.render import common as c
 from bnconform.render import html_parts as p
 from bnconform.render.html_assets import CSS, JS, content_security_policy
@@ -23,7 +24,7 @@ def render(result: Mapping[str, Any]) -> str:
         # First screen: verdict, the root cause to fix first and its fix; then every finding
         # (consequences nested under their cause); the fingerprint and run metadata after.
         p.header(result), p.filters(result), "<main>", p.findings(result), plots(result),
-        p.fingerprint(result), p.waived(result), p.checks(result), p.run_metadata(result),
+        p.fingerprint(result), p.waived(result), p.checks(result), distributed_section(result), p.run_metadata(result),
         p.target_and_environment(result), "</main>", _footer(result),
     ])
     return (

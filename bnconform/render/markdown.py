@@ -14,6 +14,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from bnconform.distributed.report import markdown as distributed_section
 from bnconform.render import common as c
 
 
@@ -21,7 +22,7 @@ def render(result: Mapping[str, Any]) -> str:
     """The whole Markdown report; a clean run yields a short page."""
     # First screen: verdict, the root cause to fix first and its fix; run metadata last.
     parts = [_header(result), _findings(result), _fingerprint(result), _waived(result),
-             _checks(result), _run(result)]
+             _checks(result), distributed_section(result), _run(result)]
     return "\n\n".join(p for p in parts if p).rstrip() + "\n"
 
 
