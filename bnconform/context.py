@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,7 +17,8 @@ from bnconform.spec import Spec
 
 T = TypeVar("T")
 
-MAX_HANGS = 2  # after this many hangs every further call fails fast instead of waiting again
+# Kept for callers that recognise it; guarded no longer produces it (the supervisor kills a
+# hung worker instead, and a call that killed one fails fast in the replacement).
 HUNG_EARLIER = "not run: the implementation hung earlier"
 
 
@@ -82,37 +82,49 @@ class RunContext:
 
     def generator(self, salt: int) -> torch.Generator:
         """A deterministic random stream per probe, so probes do not depend on their order."""
-        return torch.Generator().manual_seed(self.settings.seed * 1_000_003 + salt)
+        return torch.Generator().manual_seed((self.settings.seed * 1_000_003 + salt) % 2**63)
+
+    fence_state: Any = None  # the torch state every user call starts in (fence.State), set on first call
 
     def guarded(self, what: str, fn: Callable[..., T], *args: Any, grad: bool = True) -> T:
-        """Call user code with a timeout; exceptions and hangs become UserCodeError."""
-        if self._hangs >= MAX_HANGS:
-            raise UserCodeError(what, HUNG_EARLIER, "timeout")
-        box: dict[str, Any] = {}
+        """Call user code in the main thread, fenced; exceptions become UserCodeError.
 
-        def target() -> None:
-            try:
-                with torch.set_grad_enabled(grad):
-                    box["value"] = fn(*args)
-            except BaseException as error:  # noqa: BLE001 - user code may raise anything
-                box["error"] = error
+        No timeout here: a hung thread cannot be killed. The supervisor watches the "call"
+        event and kills and replaces the whole worker (bnconform.supervise); a call that
+        killed or hung a worker before fails fast in its replacement instead of running again.
+        Global torch state is restored around the call, and an input the call wrote into is
+        recorded (input-modified) and put back, so no later probe reads modified values.
+        """
+        from bnconform import fence
+        from bnconform.supervise.session import CURRENT
 
-        worker = threading.Thread(target=target, name=f"bnconform:{what}", daemon=True)
+        earlier = CURRENT.fatal.get(what)
+        if earlier is not None:
+            raise UserCodeError(what, f"not run again: {earlier['detail']}", earlier["kind"])
+        if self.fence_state is None:
+            self.fence_state = fence.snapshot()
         progress.emit("call", what=what, timeout_s=self.settings.timeout_s)
-        worker.start()
         try:
-            worker.join(self.settings.timeout_s)
+            with fence.fenced(self.fence_state), fence.watching_inputs() as watch:
+                try:
+                    with torch.set_grad_enabled(grad):
+                        value = fn(*args)
+                    error: BaseException | None = None
+                except BaseException as raised:  # noqa: BLE001 - user code may raise anything
+                    error, value = raised, None
+                self.modified_inputs.extend((what, change) for change in watch.writes)
         finally:
             progress.emit("call-done")
-        if worker.is_alive():
-            self._hangs += 1
-            raise UserCodeError(what, f"no result within {self.settings.timeout_s:g} s", "timeout")
-        error = box.get("error")
         if isinstance(error, UserCodeError):  # raised by our own wrapper (e.g. Builder.build)
             raise UserCodeError(what, error.detail, error.kind)
         if error is not None:
-            raise UserCodeError(what, describe_exception(error))
-        return box["value"]
+            raise UserCodeError(what, safe_describe(error))
+        return value  # type: ignore[return-value]
+
+    @property
+    def modified_inputs(self) -> list[tuple[str, str]]:
+        """(call, what changed) for every call that wrote into its input (input-modified)."""
+        return self.__dict__.setdefault("_modified_inputs", [])
 
     def build(self, rank: int | None = None, **roles: Any) -> torch.nn.Module:
         """A fresh module for `rank` (passed when the class selects its rank), on the device."""
@@ -177,3 +189,11 @@ def preferred_rank(ranks: tuple[int, ...]) -> int:
 def describe_exception(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def safe_describe(error: BaseException) -> str:
+    """describe_exception, but an exception whose __str__ raises (even SystemExit) is still named."""
+    try:
+        return describe_exception(error)
+    except BaseException:  # noqa: BLE001 - user __str__ may raise anything
+        return f"{type(error).__name__}: <str() of the exception raised>"

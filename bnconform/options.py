@@ -62,7 +62,14 @@ CHECK_OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         ("--timeout",),
-        "seconds one call into the implementation may take before it counts as hung",
+        "seconds one call into the implementation may take before it counts as hung and its worker"
+        " process is stopped (default 10; the first call of each kind, e.g. the import or the first"
+        " forward, gets twice this for compilation and lazy initialization)",
         {"type": float, "default": 10.0},
+    ),
+    Option(
+        ("--max-time",),
+        "seconds the whole check may take; past it the run stops and reports where (default: no limit)",
+        {"type": float, "default": None, "dest": "max_time", "metavar": "SECONDS"},
     ),
 )

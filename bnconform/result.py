@@ -81,9 +81,15 @@ def summary(
     # A check that could not run (an internal error) proves nothing: the run cannot pass.
     errored = any(result.status == Status.ERRORED for result in checks)
     failing = errored or any(not f.waived and f.severity.rank >= threshold for f in findings)
+    # A waiver hides a failure, it cannot prove anything: with the class unbuildable or its
+    # forward broken (waived) and no check verified, the run is inconclusive, never a pass.
+    verified = any(r.status == Status.PASSED and r.check_id != "global-state-changed" for r in checks)
+    inconclusive = not failing and not verified and any(
+        f.waived and f.code in ("construct-failed", "forward-failed") for f in findings)
     return {
-        "verdict": "fail" if failing else "pass",
-        "exit_code": 1 if failing else 0,
+        "verdict": "fail" if failing else "inconclusive" if inconclusive else "pass",
+        "exit_code": 1 if failing or inconclusive else 0,
+
         "counts": counts,
         "duration_s": round(duration, 3),
     }

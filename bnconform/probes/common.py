@@ -8,7 +8,6 @@ import torch
 
 from bnconform.context import RunContext, per_channel
 from bnconform.discover import Discovery, discover
-from bnconform.errors import UserCodeError
 from bnconform.reference import RunningState
 
 FAR_MEANS = [10.0, -10.0, 20.0]  # running statistics far from every probe batch
@@ -92,9 +91,9 @@ def forward(
         return module(x)
 
     label = f"{'train' if train else 'eval'}-mode {what}"
-    y = ctx.guarded(label, call, grad=grad)
-    if not isinstance(y, torch.Tensor):
-        raise UserCodeError(label, f"returned {type(y).__name__}, not a tensor", "type")
+    from bnconform.probes.inputs import validated_output
+
+    y = validated_output(label, ctx.guarded(label, call, grad=grad), x)
     return y.detach()  # probes measure values; gradients have their own probe
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -52,11 +53,58 @@ def write_reports(result: Mapping[str, Any], out_dir: Path, formats: list[str]) 
 
 
 def _write(path: Path, text: str) -> Path:
-    """Write via a temporary file so a crash never leaves half a report behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write a unique temporary file next to `path`, then rename it into place.
+
+    mkstemp creates the name with O_EXCL (never follows or reuses a planted symlink), so two
+    runs into one folder never share a temp file; the rename is atomic, so a reader sees the
+    old report or the new one, never half of one, and the later run wins whole.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as any file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def validate_destinations(out_dir: Path | None) -> None:
+    """Refuse, before anything runs, a report folder or step summary that cannot be written.
+
+    Found after the run, the verdict would be lost with the reports (exit 3); found here it is
+    one line and exit 2. A folder that does not exist yet must be creatable.
+    """
+    if out_dir is not None:
+        _check_folder(Path(out_dir), "--output")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        path = Path(summary)
+        if path.exists() and not path.is_file():
+            raise UsageError(f"GITHUB_STEP_SUMMARY {summary!r} is not a file")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise UsageError(f"GITHUB_STEP_SUMMARY {summary!r} is not writable")
+        if not path.exists():
+            _check_folder(path.parent, "GITHUB_STEP_SUMMARY's folder")
+
+
+def _check_folder(folder: Path, what: str) -> None:
+    folder = folder.absolute()
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{what} {str(folder)!r} is a file, not a folder")
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise UsageError(f"{what} {str(folder)!r} cannot be created: {str(existing)!r} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {str(folder)!r} is not writable ({str(existing)!r} refuses new files)")
 
 
 def append_github_summary(result: Mapping[str, Any]) -> Path | None:
