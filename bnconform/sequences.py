@@ -41,13 +41,48 @@ class Divergence:
 
 
 def momenta(ctx: RunContext) -> list[object]:
-    """Constructor momenta to try: the default, an explicit value and None (cumulative average)."""
+    """Constructor momenta to try: the default, an explicit value and None (cumulative average)
+    when the spec defines it and the class accepts it (the momentum-none check reports a class
+    that does not: here it is simply not used, so no divergence is claimed for it)."""
     if not ctx.builder.accepts("momentum"):
         return [DEFAULT]
     choices: list[object] = [DEFAULT, 0.3]
-    if ctx.spec.momentum_none == "cumulative":
+    if ctx.spec.momentum_none == "cumulative" and ctx.probe(accepts_none_momentum):
         choices.append(None)
     return choices
+
+
+def accepts_none_momentum(ctx: RunContext) -> bool:
+    """Whether the class builds with momentum=None and trains one step with it (a class that
+    stores None and then computes `1 - self.momentum` fails only in forward)."""
+    batch = batches(ctx)[0]
+
+    def attempt() -> None:
+        module = build_raw(ctx, str(ctx.device), ctx.dtype, roles={"momentum": None})
+        x = ctx.input_with_stats(ctx.primary_rank, [0.5, -1.0], [1.0, 2.0], salt=360, batch=batch)
+        step("a training step with momentum=None", lambda: module.train()(x))
+
+    try:
+        isolated(ctx, "constructing with momentum=None", attempt)
+    except UserCodeError:
+        return False
+    return True
+
+
+def batches(ctx: RunContext) -> tuple[int, ...]:
+    """Batch sizes the sequences use: 2-4, or the nearest the class accepts in training
+    (a ghost-BN class that needs an even N gets only even ones; its limit is batch-size-constraint's)."""
+    domain = ctx.known_domain()
+    rejected = set(getattr(domain, "batch_rejected", {}) or {})
+    accepted = [n for n in (2, 3, 4, 6, 8, 9) if n not in rejected]
+    if not rejected:
+        return (2, 3, 4)
+    return tuple(accepted[:3]) or (int(getattr(domain, "batch", 4)),)
+
+
+def fit_batch(batch: int, allowed: tuple[int, ...]) -> int:
+    """The allowed batch size nearest to `batch` (the tour is written for 2-4)."""
+    return min(allowed, key=lambda n: (abs(n - batch), n))
 
 
 def behaviour_for(ctx: RunContext, momentum: object) -> Behaviour:
@@ -66,6 +101,7 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
     """The state machine class for this context; a failing step records itself in `divergence`."""
     spec = ctx.spec
     rank, dtype = ctx.primary_rank, ctx.dtype
+    allowed = batches(ctx)
 
     class Sequence(RuleBasedStateMachine):
         direct = False  # True while a whole replay runs inside one guarded call (see replay)
@@ -94,17 +130,19 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
                     self.lines.append(f"with torch.no_grad(): bn.{self.found.slots[role].name}"
                                       f".copy_(torch.tensor({per_channel(values, ctx.channels).tolist()}))")
             self.weight, self.bias = (copied(read(self.found, self.module, r)) for r in ("weight", "bias"))
-            self.state = RunningState(torch.full((ctx.channels,), spec.running_mean_init, dtype=torch.float64),
-                                      torch.full((ctx.channels,), spec.running_var_init, dtype=torch.float64))
+            # The reference starts from the implementation's own initial statistics and counter:
+            # wrong initial values are running-stats-init's finding; this check follows dynamics.
+            self.initial = own_state(ctx, self.found, self.module)
+            self.state = self.initial.clone()
             self.lines.append("bn.train()")
 
         # -- rules -----------------------------------------------------------------------
 
-        @rule(salt=st.integers(0, 999), batch=st.integers(2, 4), scale=st.sampled_from([0.5, 1.0, 3.0]),
+        @rule(salt=st.integers(0, 999), batch=st.sampled_from(allowed), scale=st.sampled_from([0.5, 1.0, 3.0]),
               shift=st.sampled_from([-2.0, 0.0, 1.5]), grad=st.booleans())
         def forward(self, salt: int, batch: int, scale: float, shift: float, grad: bool) -> None:
             self.calls += 1
-            shape = ctx.shape(rank, batch)
+            shape = ctx.shape(rank, fit_batch(batch, allowed))
             base = torch.randn(shape, generator=torch.Generator().manual_seed(salt), dtype=torch.float64)
             x = ctx.to_layout(base * scale + shift)
             self.lines.append(f"x = torch.randn({shape}, generator=torch.Generator().manual_seed({salt}),"
@@ -141,8 +179,7 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
             self.lines.append("bn.reset_running_stats()")
             reset = self.module.reset_running_stats
             self.attempt("reset_running_stats()", lambda: self.call("reset_running_stats()", reset))
-            self.state = RunningState(torch.full_like(self.state.mean, spec.running_mean_init),
-                                      torch.full_like(self.state.var, spec.running_var_init))
+            self.state = RunningState(self.initial.mean.clone(), self.initial.var.clone())  # counter to 0
             self.compare_state()
 
         @rule()
@@ -221,6 +258,23 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
             raise AssertionError(message)
 
     return Sequence
+
+
+def own_state(ctx: RunContext, found: Discovery, module: torch.nn.Module) -> RunningState:
+    """The module's running statistics and counter as built (float64 copies); the spec's initial
+    values where the class has no such tensor or one of another size."""
+    spec, c = ctx.spec, ctx.channels
+    state = RunningState(torch.full((c,), spec.running_mean_init, dtype=torch.float64),
+                         torch.full((c,), spec.running_var_init, dtype=torch.float64))
+    mean, var = (read(found, module, role) for role in ("running_mean", "running_var"))
+    if mean is not None and mean.numel() == c:
+        state.mean = mean.detach().double().cpu().reshape(c).clone()
+    if var is not None and var.numel() == c:
+        state.var = var.detach().double().cpu().reshape(c).clone()
+    counter = read(found, module, "num_batches_tracked")
+    if counter is not None and counter.numel() == 1 and bool(torch.isfinite(counter).all()):
+        state.steps = int(counter.detach().cpu().reshape(()).item())
+    return state
 
 
 def rank_role(ctx: RunContext) -> dict[str, int]:

@@ -5,6 +5,10 @@ converted to a dtype returns that dtype and keeps its running statistics in it; 
 module fed float16/bfloat16 input returns the input's dtype and keeps float32 running
 statistics; statistics of half inputs are accumulated in float32, so a half input with a
 standard deviation of several hundred (squares above float16's 65504) stays finite.
+
+Half types are swept over activation scales (std 10 ... 1000, a large mean offset); each
+scale also runs through torch.nn.functional.batch_norm, judged the same way, so a report
+can say how far the class gets next to torch, and a limit torch shares is no finding.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from bnconform.context import RunContext
 from bnconform.discover import Discovery
 from bnconform.errors import UserCodeError
+from bnconform.probes.common import BETA, FAR_MEANS, FAR_VARS, GAMMA, per_channel
 from bnconform.probes.devices import (
     MEANS,
     STDS,
@@ -29,11 +35,40 @@ from bnconform.probes.devices import (
     snapshot,
     step,
 )
-from bnconform.reference import RunningState, eval_forward, train_forward
+from bnconform.reference import Behaviour, RunningState, eval_forward, train_forward
 
 HALF_TYPES = (torch.float16, torch.bfloat16)
 FLOATING = (torch.float64, torch.float32, *HALF_TYPES)
-WIDE_MEANS, WIDE_STDS = [50.0, -20.0, 10.0], [300.0, 200.0, 400.0]  # x^2 overflows float16
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One activation scale of the sweep: per-channel means and standard deviations."""
+
+    label: str  # "std 100", "mean 1000"
+    means: tuple[float, ...]
+    stds: tuple[float, ...]
+    ordinary: bool  # activations this large are normal in training: failing here is an error
+
+
+BASE = Scale("std 1", tuple(MEANS), tuple(STDS), True)
+# Ascending: the first failing scale is "where it breaks". float16's largest value is 65504,
+# so x^2 overflows from |x| ~ 256 and a variance from std ~ 256: std <= 100 must work (error),
+# beyond it is an edge of the format (warning), judged next to torch.nn.BatchNorm.
+# Every channel at the labelled std, and a batch large enough (SWEEP_BATCH) that ordinary
+# data's 2.5-3 sigma values occur in each: code that squares deviations in half precision
+# overflows at std 100 on such values, as it would in training.
+SWEEP = (
+    Scale("std 10", (5.0, -10.0, 20.0), (10.0, 10.0, 10.0), True),
+    Scale("std 100", (50.0, -20.0, 10.0), (100.0, 100.0, 100.0), True),
+    Scale("std 300", (50.0, -20.0, 10.0), (300.0, 300.0, 300.0), False),
+    Scale("std 1000", (100.0, -50.0, 20.0), (1000.0, 1000.0, 1000.0), False),
+    Scale("mean 1000", (1000.0, -500.0, 250.0), (1.0, 2.0, 0.5), False),
+)
+SWEEP_BATCH = 16
+# (module dtype, input dtype) pairs swept over SWEEP: half storage, and float32 modules fed
+# half inputs (autocast-style mixed precision).
+SWEPT = ((torch.float16, torch.float16), (torch.float32, torch.float16), (torch.bfloat16, torch.bfloat16))
 
 
 @dataclass(frozen=True)
@@ -41,14 +76,21 @@ class Case:
     device: str
     module_dtype: torch.dtype
     input_dtype: torch.dtype
-    wide: bool = False  # input std of several hundred
+    scale: Scale = BASE
 
     @property
     def label(self) -> str:
         module = str(self.module_dtype).removeprefix("torch.")
         data = str(self.input_dtype).removeprefix("torch.")
         text = f"{self.device} {module} module" + ("" if data == module else f", {data} input")
-        return text + (" (input std 200-400)" if self.wide else "")
+        return text + ("" if self.scale is BASE else f" (input {self.scale.label})")
+
+    @property
+    def pair(self) -> str:
+        """The dtype pair without device or scale ("float16", "float32 module, float16 input")."""
+        module = str(self.module_dtype).removeprefix("torch.")
+        data = str(self.input_dtype).removeprefix("torch.")
+        return module if data == module else f"{module} module, {data} input"
 
 
 @dataclass
@@ -57,17 +99,27 @@ class Outcome:
     errors: list[str] = field(default_factory=list)  # wrong values, raising, inf/NaN
     dtypes: list[str] = field(default_factory=list)  # output or buffer in another dtype
     parity: Parity = field(default_factory=lambda: Parity({}, {}, {}))
+    torch_ok: bool = True  # torch.nn.BatchNorm handles this case (judged the same way)
 
 
 def cases(device: str) -> list[Case]:
     same = [Case(device, d, d) for d in FLOATING]
     mixed = [Case(device, torch.float32, d) for d in HALF_TYPES]
-    wide = [Case(device, torch.float16, torch.float16, True), Case(device, torch.float32, torch.float16, True)]
-    return same + mixed + wide
+    return same + mixed
+
+
+def sweep_cases(device: str) -> list[Case]:
+    return [Case(device, m, i, scale) for m, i in SWEPT for scale in SWEEP]
 
 
 def dtype_support(ctx: RunContext, device: str) -> list[Outcome]:
-    return [run_case(ctx, case) for case in cases(device)]
+    """Every dtype at ordinary scale, then the half types over the activation-scale sweep."""
+    outcomes = [run_case(ctx, case) for case in cases(device)]
+    for case in sweep_cases(device):
+        outcome = run_case(ctx, case)
+        outcome.torch_ok = torch_handles(ctx, case)
+        outcomes.append(outcome)
+    return outcomes
 
 
 def run_case(ctx: RunContext, case: Case) -> Outcome:
@@ -79,12 +131,23 @@ def run_case(ctx: RunContext, case: Case) -> Outcome:
     return outcome
 
 
+def case_input(ctx: RunContext, case: Case) -> torch.Tensor:
+    batch = 4 if case.scale is BASE else SWEEP_BATCH
+    return sample(ctx, case.device, case.input_dtype, salt=320, batch=batch, means=list(case.scale.means),
+                  stds=list(case.scale.stds))
+
+
 def measure(ctx: RunContext, case: Case, outcome: Outcome) -> None:
-    means, stds = (WIDE_MEANS, WIDE_STDS) if case.wide else (MEANS, STDS)
-    x = sample(ctx, case.device, case.input_dtype, salt=320, means=means, stds=stds)
+    x = case_input(ctx, case)
     seen = isolated(ctx, case.label, lambda: collect(ctx, case, x))
-    xr, n = x.double().cpu(), x.numel() // ctx.channels
-    behaviour = ctx.behaviour()
+    judge(ctx, case, x, seen, ctx.behaviour(), outcome, x.numel() // ctx.channels)
+
+
+def judge(ctx: RunContext, case: Case, x: torch.Tensor, seen: Seen, behaviour: Behaviour,
+          outcome: Outcome, n: int) -> None:
+    """Compare what one case observed with the float64 reference of `behaviour` (`n` values
+    per channel)."""
+    xr = x.double().cpu()
     expected, new_state = train_forward(behaviour, xr, seen.state, seen.weight, seen.bias)
     compare(ctx, "train output", seen.train, expected, case.input_dtype, n, outcome.parity)
     check_dtype(outcome, "train output", seen.train.dtype, case.input_dtype)
@@ -94,12 +157,48 @@ def measure(ctx: RunContext, case: Case, outcome: Outcome) -> None:
             compare(ctx, role, got, ref, case.input_dtype, n, outcome.parity)
         outcome.dtypes += [f"{case.label}: {name} is {dtype}, expected {case.module_dtype}"
                            for name, dtype in seen.buffer_dtypes.items() if dtype != case.module_dtype]
-        compare(ctx, "eval output", seen.eval, eval_forward(behaviour, xr, seen.after, seen.weight, seen.bias),
-                case.input_dtype, n, outcome.parity)  # from the module's own updated statistics
-        check_dtype(outcome, "eval output", seen.eval.dtype, case.input_dtype)
+        if seen.eval is not None:
+            compare(ctx, "eval output", seen.eval, eval_forward(behaviour, xr, seen.after, seen.weight, seen.bias),
+                    case.input_dtype, n, outcome.parity)  # from the module's own updated statistics
+            check_dtype(outcome, "eval output", seen.eval.dtype, case.input_dtype)
     outcome.errors += [f"{case.label}: {name} error {outcome.parity.errors[name]:.3g}"
                        f" > allowed {outcome.parity.allowed[name]:.3g}"
                        for name, ratio in outcome.parity.ratios.items() if not ratio <= 1]
+
+
+def torch_handles(ctx: RunContext, case: Case) -> bool:
+    """Whether torch.nn.BatchNorm (torch.nn.functional.batch_norm, torch's semantics) passes
+    the same case judged the same way against its own float64 result: the scale where torch
+    breaks too is a limit of the dtype, not of the class."""
+    x = case_input(ctx, case).cpu()
+    c = x.shape[ctx.spec.channel_axis] if x.dim() > 1 else x.shape[0]
+    xt = x.movedim(ctx.spec.channel_axis, 1) if ctx.spec.channel_axis == -1 else x
+    state = RunningState(per_channel(FAR_MEANS, c).to(case.module_dtype).double(),
+                         per_channel(FAR_VARS, c).to(case.module_dtype).double())
+    weight = per_channel(GAMMA, c).to(case.module_dtype).double()
+    bias = per_channel(BETA, c).to(case.module_dtype).double()
+    try:
+        seen = torch_seen(xt, state, weight, bias, case.module_dtype)
+    except RuntimeError:  # the dtype is not implemented on this build: torch does not handle it
+        return False
+    outcome = Outcome(case)
+    judge(ctx, case, xt, seen, TORCH, outcome, xt.numel() // c)
+    return not outcome.errors
+
+
+# torch.nn.BatchNorm's semantics: channels at dim 1, statistics over every other dim.
+TORCH = Behaviour(channel_axis=1, reduction_axes={r: (0, *range(2, r)) for r in range(2, 6)})
+
+
+def torch_seen(x: torch.Tensor, state: RunningState, weight: torch.Tensor, bias: torch.Tensor,
+               dtype: torch.dtype) -> Seen:
+    """What torch.nn.BatchNorm observes on `x` from the given state (module tensors in `dtype`)."""
+    mean, var = state.mean.to(dtype), state.var.to(dtype)
+    w, b = weight.to(dtype), bias.to(dtype)
+    train = F.batch_norm(x, mean, var, w, b, training=True, momentum=0.1, eps=1e-5)
+    after = RunningState(mean.double(), var.double())
+    evaluated = F.batch_norm(x, mean, var, w, b, training=False, eps=1e-5)
+    return Seen(weight, bias, state, train, after, {}, evaluated)
 
 
 @dataclass
