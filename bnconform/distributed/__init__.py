@@ -52,7 +52,11 @@ def validate(target: Any, world_size: int | None, distributed: bool, options: Ma
     if not 0 < timeout < float("inf"):
         raise UsageError(f"--timeout {timeout:g} must be a positive number of seconds")
     from bnconform.distributed.driver import make_context
+    from bnconform.distributed.group import gpus_for_all
 
+    if options.get("device") == "cuda" and world_size is not None and not gpus_for_all(world_size):
+        raise UsageError(f"--device cuda --world-size {world_size}: nccl needs one GPU per rank; use --device cpu "
+                         "(gloo) or fewer ranks")
     init = dict(options.get("init") or {})
     make_context(target, options.get("spec", "pytorch"), init, 0, "cpu", timeout)  # bad input: exit 2 here
     return {"target": target, "spec": options.get("spec", "pytorch"), "init": repr(init),

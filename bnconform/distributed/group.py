@@ -54,9 +54,14 @@ class Member:
         return cls(rank, world, local, env["MASTER_ADDR"], port, rank == 0 and not agent)
 
 
-def backend_and_device(device: str, local_rank: int) -> tuple[str, str]:
-    """nccl on this rank's GPU when the run is on CUDA, else gloo on the CPU."""
-    if device in ("cuda", "auto") and torch.cuda.is_available() and local_rank < torch.cuda.device_count():
+def gpus_for_all(local_world: int) -> bool:
+    """Whether every rank on this machine gets a GPU of its own (nccl needs one per rank)."""
+    return torch.cuda.is_available() and local_world <= torch.cuda.device_count()
+
+
+def backend_and_device(device: str, local_rank: int, local_world: int) -> tuple[str, str]:
+    """nccl on this rank's GPU when the run is on CUDA and every rank has one, else gloo on the CPU."""
+    if device in ("cuda", "auto") and gpus_for_all(local_world):
         torch.cuda.set_device(local_rank)
         return "nccl", f"cuda:{local_rank}"
     return "gloo", "cpu"
@@ -103,5 +108,6 @@ def leave() -> None:
 def environment_of(member: Member) -> dict[str, str]:
     """The launcher variables a spawned rank gets (the spawner hosts the store)."""
     return {"RANK": str(member.rank), "WORLD_SIZE": str(member.world_size), "LOCAL_RANK": str(member.local_rank),
+            "LOCAL_WORLD_SIZE": str(member.world_size),
             "MASTER_ADDR": member.addr, "MASTER_PORT": str(member.port), "TORCHELASTIC_USE_AGENT_STORE": "True",
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}

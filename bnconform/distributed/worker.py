@@ -27,7 +27,8 @@ from bnconform.distributed.group import Member, backend_and_device, connect, joi
 def rank_record(member: Member, store: dist.Store, config: dict[str, Any]) -> dict[str, Any]:
     """This rank's measurements, or the reason it has none (with the traceback)."""
     torch.set_num_threads(1)  # N ranks share the machine's cores
-    backend, device = backend_and_device(config["device"], member.local_rank)
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", member.world_size))
+    backend, device = backend_and_device(config["device"], member.local_rank, local_world)
     info = {"rank": member.rank, "backend": backend, "device": device, "via": ""}
     try:
         ctx = make_context(config["target"], config["spec"], ast.literal_eval(config["init"]),
