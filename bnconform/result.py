@@ -46,6 +46,13 @@ def target_info(target: Target, ctx: RunContext) -> dict[str, Any]:
     }
 
 
+def domain_info(ctx: RunContext) -> dict[str, Any] | None:
+    """What the class accepts (ranks, batch sizes, channels; probes/domain.py) as discovered,
+    or None when discovery did not finish (the findings say why). Never runs user code."""
+    domain = ctx.known_domain()
+    return domain.to_json() if domain is not None else None
+
+
 def discovered_tensors(ctx: RunContext) -> dict[str, dict[str, str]]:
     """Where weight, bias and running statistics were found, and as what (Parameter, buffer, attribute)."""
     from bnconform.probes.basics import found_tensors
@@ -89,7 +96,6 @@ def summary(
     return {
         "verdict": "fail" if failing else "inconclusive" if inconclusive else "pass",
         "exit_code": 1 if failing or inconclusive else 0,
-
         "counts": counts,
         "duration_s": round(duration, 3),
     }
@@ -116,6 +122,7 @@ def assemble(
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "environment": environment(),
             "target": target_info(target, ctx),
+            "domain": domain_info(ctx),
             "spec": {"name": ctx.spec.name, "path": ctx.spec.path, "description": ctx.spec.description},
             "settings": settings,
             "fingerprint": fingerprint,

@@ -197,7 +197,7 @@ def closest_spec_sentence(result: Mapping[str, Any]) -> str:
 
 def domain_sentence(result: Mapping[str, Any]) -> str:
     """"Accepts ranks [2] (rejects 3, 4); training needs N divisible by 2; probed at rank 2
-    with C=5." from the optional `domain` section ("" when the file has none)."""
+    with N=6, C=5." from the optional `domain` section ("" when the file has none or null)."""
     domain = section(result, "domain")
     if not domain:
         return ""
@@ -213,9 +213,10 @@ def domain_sentence(result: Mapping[str, Any]) -> str:
         parts.append(constraint)
     channels = section(domain, "channels")
     probe = one_line(domain.get("probe_rank"))
-    width = f" with C={one_line(channels.get('probe'))}" if channels.get("probe") is not None else ""
+    sizes = [f"{name}={one_line(value)}" for name, value in
+             (("N", section(domain, "batch").get("probe")), ("C", channels.get("probe"))) if value is not None]
     if probe:
-        parts.append(f"probed at rank {probe}{width}")
+        parts.append(f"probed at rank {probe}" + (f" with {', '.join(sizes)}" if sizes else ""))
     if channels.get("honoured") is False:
         parts.append("the channel count is not honoured (the class ignores num_features)")
     text_ = "; ".join(parts)
