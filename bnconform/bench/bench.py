@@ -1,0 +1,96 @@
+"""One benchmark run, step by step: check, ceiling, memory, timing, comparison."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bnconform.construct import Builder
+from bnconform.target import load_target
+
+from .bandwidth import PASSES, ceiling
+from .cases import DTYPES, Setting, build_cases, build_target, build_torch, make_input, run_user
+from .compare import compare, regressions
+from .conform import check_shape, quick_check
+from .memory import growth, peak_bytes
+from .results import Memory, Report, timings_from
+from .shapes import Shape, select_shapes, shape_text, torch_class
+from .timing import FULL, QUICK, run_benchmarks, saved_path
+
+MEMORY_METHOD = {
+    "cpu": "live tensor storage created by the pass (a TorchDispatchMode sees every operator's "
+           "outputs), inputs excluded; not allocator overhead or autograd's C++ nodes",
+    "cuda": "torch.cuda.max_memory_allocated during the pass minus memory_allocated before it",
+}
+
+
+def bench(args: argparse.Namespace, baseline: dict[str, Any] | None,
+          threshold: float | None) -> tuple[Report, list[Path]]:
+    """The whole run with --threads torch threads (restored afterwards)."""
+    threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return bench_threads(args, baseline, threshold)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def bench_threads(args: argparse.Namespace, baseline: dict[str, Any] | None,
+                  threshold: float | None) -> tuple[Report, list[Path]]:
+    from .command import warn
+
+    target = load_target(args.target)
+    builder = Builder(target)
+    setting = Setting(device=args.device, dtype=DTYPES[args.dtype])
+    element_size = torch.empty((), dtype=setting.dtype).element_size()
+    shapes = select_shapes(args.shapes, args.full, args.device, element_size)
+    conformance = quick_check(builder, shapes[0], args.device)
+    if not conformance.conforms:
+        warn(f"the target does not conform (timing it anyway): {conformance.detail}")
+    report = Report(target=target.text, reference=f"torch.nn:{torch_class(len(shapes[0])).__name__}",
+                    device=args.device, dtype=args.dtype, threads=torch.get_num_threads(), ceiling=ceiling(args.device),
+                    conformance=conformance, memory_method=MEMORY_METHOD[args.device])
+    report.memory = [peak_memory(builder, shape, setting) for shape in shapes]
+    report.growth = growth_per_step(builder, check_shape(shapes[0]), setting)
+    cases = build_cases(target, builder, shapes, PASSES, setting)
+    out = Path(args.output)
+    json_path = out / "bnconform-bench.json"
+    storage = Path(".benchmarks")
+    run = run_benchmarks(cases, report.summary(), json_path, FULL if args.full else QUICK, args.save, storage)
+    report.timings = timings_from(run, report.ceiling)
+    written = [json_path]
+    if args.save and (saved := saved_path(storage, args.save)):
+        written.append(saved)
+    if baseline is not None:
+        report.changes = compare(baseline, run)
+        report.threshold = threshold
+        report.slower = regressions(report.changes, threshold) if threshold is not None else []
+    return report, written
+
+
+def peak_memory(builder: Builder, shape: Shape, setting: Setting) -> Memory:
+    """Peak of one forward+backward of each implementation on the same x and dy."""
+    x = make_input(shape, setting).requires_grad_(True)
+    dy = make_input(shape, setting, 1000)
+    peaks = {}
+    for role, module in (("target", build_target(builder, shape, setting)), ("torch", build_torch(shape, setting))):
+        params = [p for p in module.parameters() if p.requires_grad]
+        module.train()
+
+        def step(m: torch.nn.Module = module, p: list[torch.Tensor] = params) -> None:
+            torch.autograd.grad(m(x), [x, *p], dy)
+
+        peaks[role] = run_user(lambda s=step: peak_bytes(s, setting.device),
+                               f"forward+backward of {shape_text(shape)}")
+    return Memory(shape, int(peaks["target"]), int(peaks["torch"]))
+
+
+def growth_per_step(builder: Builder, shape: Shape, setting: Setting) -> dict[str, Any]:
+    modules = {"target": build_target(builder, shape, setting), "torch": build_torch(shape, setting)}
+    return {role: run_user(lambda m=m: growth(m, lambda: make_input(shape, setting), setting.device),
+                           f"training steps of {shape_text(shape)}")
+            for role, m in modules.items()}
