@@ -6,6 +6,7 @@ bad value and what would be accepted. `[spec] extends` is followed, cycles refus
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -18,6 +19,8 @@ from typing import Any, NamedTuple
 
 from bnconform.errors import SpecError
 from bnconform.spec import BUILTIN_PACKAGE, DTYPES, Spec, Tolerance
+
+MAX_RANK = 5
 
 # --------------------------------------------------------------------------- value parsers
 
@@ -66,6 +69,8 @@ def _number(lo: float | None = None, hi: float | None = None, lo_open: bool = Fa
     def parse(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _Bad(f"expected a number, {_got(value)}")
+        if not math.isfinite(value):  # NaN passes every comparison below; inf is no tolerance or eps
+            raise _Bad(f"{value!r} is not a finite number")
         bounds = []
         if lo is not None:
             bounds.append(f"> {lo}" if lo_open else f">= {lo}")
@@ -96,6 +101,8 @@ def _ranks(value: Any) -> tuple[int, ...]:
     ranks = _axis_list(value, "ranks")
     if not ranks or min(ranks) < 2:
         raise _Bad(f"{value!r}: need at least one rank, each >= 2 (batch and channel axes)")
+    if max(ranks) > MAX_RANK:  # the probes build inputs of rank 2 to 5 (BatchNorm1d/2d/3d)
+        raise _Bad(f"rank {max(ranks)} is not supported; bnconform checks ranks 2 to {MAX_RANK}")
     return ranks
 
 
@@ -350,6 +357,9 @@ def _check_layout(values: dict[str, Any], entries: _Entries, leaf: _Source) -> N
         raise _fail(src, "layout", key, f"rank {rank} {problem} but ranks = {list(ranks)}; "
                     "ranks and the keys of reduction_axes must match")
     for rank, axes in table.items():
+        if 0 not in axes:  # a batch norm reduces over the batch; without it nothing is "batch" statistics
+            raise _fail(entries[("layout", "reduction_axes")][1], "layout", "reduction_axes",
+                        f"rank {rank}: reduction axes {list(axes)} do not include the batch axis 0")
         if axes and max(axes) >= rank:
             raise _fail(entries[("layout", "reduction_axes")][1], "layout", "reduction_axes",
                         f"rank {rank}: axis {max(axes)} is outside a rank-{rank} input")

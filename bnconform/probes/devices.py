@@ -151,7 +151,8 @@ def forward_problems(ctx: RunContext, module: torch.nn.Module, x: torch.Tensor, 
         try:
             y = run(module, x, train=train, what=label)
         except UserCodeError as error:
-            problems.append(f"{mode}-mode forward {label} raises {error.detail}")
+            if not raises_natively(ctx, train):  # else not the conversion's fault: forward-failed reports it
+                problems.append(f"{mode}-mode forward {label} raises {error.detail}")
             continue
         if y.device != x.device or y.dtype != x.dtype:
             problems.append(f"{mode}-mode forward {label} returns {y.dtype} on {y.device} "
@@ -162,6 +163,16 @@ def forward_problems(ctx: RunContext, module: torch.nn.Module, x: torch.Tensor, 
                 name = found.slots[role].name
                 problems.append(f"after a {mode}-mode step {label}, {name} is {t.dtype} on {t.device}")
     return problems
+
+
+def raises_natively(ctx: RunContext, train: bool) -> bool:
+    """Whether this mode's forward raises with no conversion at all (the probes' own device and dtype)."""
+    try:
+        run(build_raw(ctx, ctx.settings.device, ctx.dtype), sample(ctx, ctx.settings.device, ctx.dtype, salt=300),
+            train=train)
+    except UserCodeError:
+        return True
+    return False
 
 
 @dataclass(frozen=True)
