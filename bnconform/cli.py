@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from bnconform import __version__
+from bnconform.bench import command as bench_command
 from bnconform.errors import UsageError
 from bnconform.options import CHECK_OPTIONS, FORMATS, csv_formats
 
@@ -29,6 +30,7 @@ def build_parser() -> Parser:
     check.add_argument("target", help="module:Name or path/to/file.py:Name")
     for option in CHECK_OPTIONS:
         check.add_argument(*option.flags, help=option.help, **option.kwargs)
+    bench_command.add_parser(commands)
     commands.add_parser("specs", help="list the built-in specs")
     explain = commands.add_parser("explain", help="what a finding code means and how to fix it")
     explain.add_argument("code")
@@ -119,6 +121,7 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"check": command_check, "specs": command_specs, "explain": command_explain, "report": command_report}
+COMMANDS["bench"] = bench_command.run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
