@@ -78,7 +78,9 @@ JS = """
   }
   function bySeverity(value) {
     each(".finding", function (el) {
-      el.hidden = value !== "all" && el.getAttribute("data-severity") !== value;
+      // A root cause stays visible when a consequence nested in it matches.
+      var nested = el.querySelector('.finding[data-severity="' + value + '"]');
+      el.hidden = value !== "all" && el.getAttribute("data-severity") !== value && !nested;
     });
     each(".severity-group", function (g) {
       g.hidden = !g.querySelector(".finding:not([hidden])");
