@@ -209,7 +209,7 @@ class AttachedStatsBatchNorm(_TorchLike):
     autograd graph of every batch."""
 
     EXPECTED = {"running-stats-grad"}
-    FALSE = SEMANTIC | {"momentum-inverted", "running-var-estimator", "reduction-axes",
+    FALSE = STRUCTURE | {"momentum-inverted", "running-var-estimator", "reduction-axes",
                          "running-stats-not-buffers", "running-stats-shape"}
 
     def update(self, mean, var, unbiased):
@@ -224,7 +224,7 @@ class AttributeStatsBatchNorm(_TorchLike):
     """Running statistics as plain tensor attributes (C,), moved by hand in forward."""
 
     EXPECTED = {"running-stats-not-buffers"}
-    FALSE = SEMANTIC | {"momentum-inverted", "running-var-estimator", "reduction-axes",
+    FALSE = STRUCTURE | {"momentum-inverted", "running-var-estimator", "reduction-axes",
                          "running-stats-missing", "running-stats-shape"}
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1):
