@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA paths of bnconform on a GPU machine: the cuda-marked tests and a CUDA check of
-# torch.nn.BatchNorm2d. Installs nothing beyond `pip install -e .[test]`, and only when
+# torch.nn.BatchNorm2d, and (with 2+ GPUs) torch.nn.SyncBatchNorm over nccl. Installs nothing beyond `pip install -e .[test]`, and only when
 # bnconform is not importable yet. Usage: scripts/gpu_check.sh  (from anywhere)
 set -u
 cd "$(dirname "$0")/.."
@@ -35,4 +35,28 @@ for check in result["checks"]:
             print(f"    {name}: {value}")
 print("verdict:", result["summary"]["verdict"], "| devices:", result["settings"]["devices"])
 PYEOF
+
+echo "== bnconform check torch.nn:SyncBatchNorm --device cuda --world-size 2 (nccl, one GPU per rank)"
+ngpu=$("$PY" -c "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)")
+if [ "${ngpu:-0}" -ge 2 ]; then
+    sync_out=$(mktemp -d)
+    timeout 900 "$PY" -m bnconform check torch.nn:SyncBatchNorm --device cuda --world-size 2 \
+        --format json,md --output "$sync_out" || status=1
+    [ -f "$sync_out/bnconform-report.json" ] && "$PY" - "$sync_out/bnconform-report.json" <<'PYEOF' || status=1
+import json, sys
+result = json.load(open(sys.argv[1]))
+table = result["distributed"]
+print("backend:", table["backend"], "| device:", table["device"], "| ranks:", table["world_size"])
+for check in result["checks"]:
+    if check["id"].startswith("sync-"):
+        print(f'{check["id"]:28} {check["status"]:8} {check["reason"]}')
+for row in table["ranks"]:
+    print(f'rank {row["rank"]}: {row["verdict"]}, output error {row["output_error"]}, '
+          f'input grad error {row["input_grad_error"]}')
+assert table["backend"] == "nccl", "expected the nccl backend"
+sys.exit(0 if all(c["status"] == "passed" for c in result["checks"] if c["id"].startswith("sync-")) else 1)
+PYEOF
+else
+    echo "skipped: nccl needs one GPU per rank (found ${ngpu:-0} GPU(s), need 2)"
+fi
 exit $status

@@ -159,6 +159,11 @@ def test_bad_distributed_options_are_usage_errors(options: dict[str, Any], messa
         run_check(CORRECT, **options)
 
 
+def test_torch_syncbatchnorm_without_gpus_is_a_usage_error_not_a_finding() -> None:
+    with pytest.raises(UsageError, match="only GPU tensors"):
+        run_check("torch.nn:SyncBatchNorm", world_size=2)
+
+
 def test_cli_world_size_1_is_one_line_and_exit_2() -> None:
     proc = subprocess.run([sys.executable, "-m", "bnconform", "check", CORRECT, "--world-size", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)

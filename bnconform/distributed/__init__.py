@@ -41,6 +41,7 @@ def run(
 
 
 def validate(target: Any, world_size: int | None, distributed: bool, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Every usage problem before a process starts (exit code 2); the ranks' configuration."""
     if distributed and world_size is not None:
         raise UsageError("--world-size and --distributed exclude each other: spawn ranks here, or join a launcher's")
     if not distributed and (isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 2):
@@ -51,17 +52,29 @@ def validate(target: Any, world_size: int | None, distributed: bool, options: Ma
     timeout = options.get("timeout_s", 10.0)
     if not 0 < timeout < float("inf"):
         raise UsageError(f"--timeout {timeout:g} must be a positive number of seconds")
-    from bnconform.distributed.driver import make_context
-    from bnconform.distributed.group import gpus_for_all
-
-    if options.get("device") == "cuda" and world_size is not None and not gpus_for_all(world_size):
-        raise UsageError(f"--device cuda --world-size {world_size}: nccl needs one GPU per rank; use --device cpu "
-                         "(gloo) or fewer ranks")
     init = dict(options.get("init") or {})
-    make_context(target, options.get("spec", "pytorch"), init, 0, "cpu", timeout)  # bad input: exit 2 here
+    validate_target(target, options, init, world_size or int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0))
     return {"target": target, "spec": options.get("spec", "pytorch"), "init": repr(init),
             "seed": options.get("seed", 0), "device": options.get("device", "cpu"), "timeout_s": timeout,
             "exit_wait_s": EXIT_WAIT_S}
+
+
+def validate_target(target: str, options: Mapping[str, Any], init: dict[str, object], local_world: int) -> None:
+    """The target loads and builds; the ranks' device can run it (torch's SyncBatchNorm needs GPUs)."""
+    import torch
+
+    from bnconform.distributed.driver import make_context
+    from bnconform.distributed.group import gpus_for_all
+
+    device = options.get("device", "cpu")
+    on_gpus = device in ("cuda", "auto") and gpus_for_all(local_world)
+    if device == "cuda" and not on_gpus:
+        raise UsageError(f"--device cuda with {local_world} ranks here: nccl needs one GPU per rank; use "
+                         "--device cpu (gloo) or fewer ranks")
+    obj = make_context(target, options.get("spec", "pytorch"), init, 0, "cpu", 1.0).builder.target.obj
+    if not on_gpus and getattr(obj, "forward", None) is torch.nn.SyncBatchNorm.forward:
+        raise UsageError(f"{target} trains with torch.nn.SyncBatchNorm's forward, which accepts only GPU tensors "
+                         "once a process group exists; run it with --device cuda and one GPU per rank")
 
 
 def judged(run_check: Callable[..., dict[str, Any]], target: str, gathered: Any, config: dict[str, Any],
