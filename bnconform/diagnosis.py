@@ -12,7 +12,7 @@ as without grouping; only the presentation changes.
 
 Order: root causes first, most severe first (a root counts as severe as the worst finding
 it explains), then the larger measured impact (`details["impact"]`, relative output error)
-first, then the checks' own order. Consequences follow, in their roots' order; waived
+first, then the root that explains more findings, then the checks' own order. Consequences follow, in their roots' order; waived
 findings come last and take part in no grouping (the user set them aside).
 """
 
@@ -38,8 +38,10 @@ _RUNNING_SYMPTOMS = ("sequence-mismatch", "dtype-support", "device-parity", "non
 _REGISTRATION_SYMPTOMS = ("state-dict", "device-transfer", "device-parity", "dtype-support",
                           "sequence-mismatch")
 
-# cause -> the codes it explains. Row order is precedence: when several causes of one
-# finding are present, the earliest row wins (the most fundamental defect).
+# cause -> the codes it explains. Row order is precedence: when several present causes
+# explain one finding, the earliest row wins. Rows go from the most basic defect (nothing
+# runs) through the computation of the output and the update of the statistics (which
+# change values) to registration and shape (which change where tensors live).
 CONSEQUENCES: dict[str, tuple[str, ...]] = {
     # Nothing can be measured on a class that cannot be built.
     "construct-failed": (EVERYTHING,),
@@ -50,14 +52,6 @@ CONSEQUENCES: dict[str, tuple[str, ...]] = {
     # A class that never creates running statistics has to normalize eval with batch ones,
     # and has nothing to save, move or follow through a sequence.
     "running-stats-missing": ("eval-uses-batch-stats", "output-mismatch", *_REGISTRATION_SYMPTOMS),
-    # Mis-shaped statistics (e.g. (1, C, 1, 1)) do not load into torch's state_dict layout,
-    # are compared wrongly after every step, and move/convert as other tensors.
-    "running-stats-shape": (*_REGISTRATION_SYMPTOMS, "running-stats-init", "output-mismatch",
-                            "non-contiguous", "memory-format"),
-    # Plain attributes are not saved, moved or converted with the module.
-    "running-stats-not-buffers": _REGISTRATION_SYMPTOMS,
-    # gamma/beta that are not Parameters: no gradients, not saved, not moved.
-    "affine-params": (*_REGISTRATION_SYMPTOMS, "grad-mismatch", "gradcheck"),
     # Deciding the mode from grad mode flips train/eval behaviour under no_grad/with grad.
     "mode-follows-grad": ("eval-uses-batch-stats", "eval-updates-running-stats", "gradcheck",
                           "output-mismatch", "sequence-mismatch"),
@@ -71,11 +65,10 @@ CONSEQUENCES: dict[str, tuple[str, ...]] = {
     "eps-ignored": _OUTPUT_SYMPTOMS,
     "eps-default": _OUTPUT_SYMPTOMS,
     "affine-apply": _OUTPUT_SYMPTOMS,
-    # Cancellation in E[x^2] - E[x]^2 shows as wrong outputs and low-precision failures.
-    "unstable-variance": ("output-mismatch", "dtype-support", "device-parity", "grad-mismatch"),
     # Statistics that never move are wrong after every training step.
     "running-stats-not-updated": ("running-var-estimator", "output-mismatch", *_RUNNING_SYMPTOMS),
-    # A wrong running-statistics update drifts away from the reference step by step.
+    # A wrong running-statistics update drifts away from the reference step by step (these
+    # come before the shape rows: they change the values a sequence compares, a shape does not).
     "momentum-inverted": _RUNNING_SYMPTOMS,
     "momentum-ignored": _RUNNING_SYMPTOMS,
     "momentum-default": _RUNNING_SYMPTOMS,
@@ -84,10 +77,20 @@ CONSEQUENCES: dict[str, tuple[str, ...]] = {
     "eval-updates-running-stats": ("sequence-mismatch", "device-parity"),
     # Wrong initial statistics differ from the first step of every sequence.
     "running-stats-init": ("sequence-mismatch",),
+    # Mis-shaped statistics (e.g. (1, C, 1, 1), or a shape that drifts after a step) do not
+    # load into torch's state_dict layout, are compared wrongly, and move as other tensors.
+    "running-stats-shape": (*_REGISTRATION_SYMPTOMS, "running-stats-init", "output-mismatch",
+                            "non-contiguous", "memory-format"),
+    # Plain attributes are not saved, moved or converted with the module.
+    "running-stats-not-buffers": _REGISTRATION_SYMPTOMS,
+    # gamma/beta that are not Parameters: no gradients, not saved, not moved.
+    "affine-params": (*_REGISTRATION_SYMPTOMS, "grad-mismatch", "gradcheck"),
     # A counter that is missing or counts wrongly is saved and followed wrongly.
     "num-batches-tracked": ("state-dict", "sequence-mismatch"),
     # Statistics that keep the autograd graph break the next backward in a sequence.
     "running-stats-grad": ("sequence-mismatch",),
+    # Cancellation in E[x^2] - E[x]^2 shows as wrong outputs and low-precision failures.
+    "unstable-variance": ("output-mismatch", "dtype-support", "device-parity", "grad-mismatch"),
     # A state_dict that does not round-trip breaks the reload step of a sequence.
     "state-dict": ("sequence-mismatch",),
     # A backward that disagrees with its own forward gives wrong gradients.
@@ -150,13 +153,14 @@ def group(findings: Sequence[Finding]) -> list[Node]:
     return sorted(roots, key=order_key)
 
 
-def order_key(node: Node) -> tuple[int, int, float, int]:
+def order_key(node: Node) -> tuple[int, int, float, int, int]:
     """Most severe first (a root is as severe as the worst finding it explains), then measured
-    impact (larger first; measured before unmeasured), then the checks' order."""
+    impact (larger first; measured before unmeasured), then the root that explains more
+    (fixing it clears more of the report), then the checks' order."""
     tree = [node, *node.consequences]
     severity = max(n.finding.severity.rank for n in tree)
     impacts = [n.impact for n in tree if n.impact is not None]
-    return (-severity, 0 if impacts else 1, -max(impacts, default=0.0), node.index)
+    return (-severity, 0 if impacts else 1, -max(impacts, default=0.0), -len(node.consequences), node.index)
 
 
 def diagnose(findings: Sequence[Finding]) -> list[dict[str, Any]]:

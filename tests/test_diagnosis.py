@@ -161,3 +161,15 @@ def test_old_results_without_grouping_still_render_flat() -> None:
     assert text.index("### 1. reduction-axes") < text.index("### 4. grad-mismatch") < text.index(
         "### 5. momentum-default")  # by severity, stable
     assert "└" not in terminal.render(result)
+
+
+def test_among_equal_roots_the_one_that_explains_more_comes_first() -> None:
+    found = [finding("input-rank-unsupported"), finding("running-stats-shape"), finding("momentum-inverted"),
+             finding("sequence-mismatch"), finding("dtype-support")]
+    ordered = diagnose(found)
+    # The momentum rows take precedence over the shape row for value differences.
+    assert codes(ordered)[:3] == ["momentum-inverted", "input-rank-unsupported", "running-stats-shape"]
+    assert [c["code"] for c in ordered[0]["consequences"]] == ["sequence-mismatch", "dtype-support"]
+    # Measured impact still outranks the count.
+    found[1] = finding("running-stats-shape", impact=0.3)
+    assert codes(diagnose(found))[0] == "running-stats-shape"
