@@ -12,8 +12,9 @@ as without grouping; only the presentation changes.
 
 Order: root causes first, most severe first (a root counts as severe as the worst finding
 it explains), then the larger measured impact (`details["impact"]`, relative output error)
-first, then the root that explains more findings, then the checks' own order. Consequences follow, in their roots' order; waived
-findings come last and take part in no grouping (the user set them aside).
+first, then the root that explains more findings, then the checks' own order. Consequences
+follow, in their roots' order; waived findings come last and take part in no grouping (the
+user set them aside).
 """
 
 from __future__ import annotations
