@@ -1,12 +1,18 @@
-"""pytest plugin: `pytest --bnconform mymod:BatchNorm` turns every check into a test item.
+"""pytest plugin: the targets of `[tool.bnconform]` (or `--bnconform TARGET`) as real test items.
 
-Options are the CLI's own (bnconform.options), prefixed with `--bnconform-`. Importing this
-module loads no torch: pytest imports every installed plugin, and most runs never use it.
+The tree is the one pytest builds for any file: the configuration file (pyproject.toml or
+bnconform.toml) -> one collector per target -> one item per check, so a node id such as
+`pyproject.toml::tinynet.layers:BatchNorm2d::momentum-inverted` can be passed back to pytest
+to re-run one check. The file joins the collection only when the whole suite runs (no test
+paths or ids on the command line) or when it is named; running one unrelated test never runs
+a check. Options: `--bnconform-*` > `[tool.bnconform]` > `bnconform_*` ini keys > defaults.
+Importing this module loads no torch: pytest imports every installed plugin.
 """
 
 from __future__ import annotations
 
-import warnings
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,33 +21,152 @@ from bnconform.options import CHECK_OPTIONS
 
 PLUGIN_OPTIONS = ("--spec", "--init", "--device", "--ignore", "--fail-on", "--seed", "--profile", "--timeout")
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+CONFIG_NAMES = ("pyproject.toml", "bnconform.toml")
+INI_KEYS = {"spec": "built-in spec or .toml path", "fail_on": "lowest severity that fails an item",
+            "output": "directory for the reports"}
+_RESULTS = pytest.StashKey[dict]()
+_FILE = pytest.StashKey[Path]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("bnconform", "BatchNorm conformance (bnconform)")
     group.addoption("--bnconform", action="append", default=[], metavar="TARGET",
-                    help="check a BatchNorm class (module:Name or file.py:Name); repeatable")
+                    help="check a BatchNorm class (module:Name or file.py:Name) besides the configured ones")
     for option in CHECK_OPTIONS:
         if option.flags[0] in PLUGIN_OPTIONS:
-            kwargs = dict(option.kwargs)
+            kwargs = dict(option.kwargs) | {"default": None}  # None = not given: the file or ini decides
             kwargs["dest"] = "bnconform_" + option.flags[0].lstrip("-").replace("-", "_")
             group.addoption("--bnconform-" + option.flags[0].lstrip("-"), help=option.help, **kwargs)
+    group.addoption("--bnconform-output", default=None, metavar="DIR",
+                    help="write the reports `bnconform check` writes (one folder per target, index.md)")
+    parser.addini("bnconform_targets", "targets to check (one per line)", type="linelist", default=[])
+    for key, text in INI_KEYS.items():
+        parser.addini(f"bnconform_{key}", text, default=None)
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    for target in config.getoption("bnconform"):
-        for code in _codes():
-            items.append(CheckItem.from_parent(session, name=f"bnconform[{target}]::{code}", target=target, code=code))
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): keep one bnconform target's checks on one xdist worker")
+    path = _config_file(config)
+    if path is None:
+        return
+    config.stash[_FILE] = path
+    # Whole-suite runs (no paths or ids given) add the file, so pytest collects it even when
+    # testpaths leave it out; explicit paths/ids keep pytest's own selection untouched.
+    if config.args_source != pytest.Config.ArgsSource.ARGS and not _covered(path, config):
+        config.args.append(str(path))
 
 
-def _codes() -> list[str]:
-    from bnconform.registry import known_codes
+def _config_file(config: pytest.Config) -> Path | None:
+    from bnconform.config import find_config
 
-    return known_codes()
+    found = find_config(Path(config.rootpath))
+    if found is not None and _has_targets(found):
+        return found
+    if config.getoption("bnconform") or config.getini("bnconform_targets"):
+        return found or Path(config.inipath or Path(config.rootpath) / "pyproject.toml")
+    return None
 
 
-class BnconformWarning(UserWarning):
-    """A finding below the --bnconform-fail-on severity."""
+def _has_targets(path: Path) -> bool:
+    import tomllib
+
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True  # let the collector report the problem with file and line
+    table = doc.get("tool", {}).get("bnconform", {}) if path.name == "pyproject.toml" else doc
+    return bool(table.get("targets")) if isinstance(table, dict) else True
+
+
+def _covered(path: Path, config: pytest.Config) -> bool:
+    """True when a collection argument already contains the file."""
+    resolved = path.resolve()
+    for arg in config.args:
+        where = (Path(config.invocation_params.dir) / arg.split("::")[0]).resolve()
+        if where == resolved or where in resolved.parents:
+            return True
+    return False
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    chosen = parent.config.stash.get(_FILE, None)
+    if file_path == chosen or (chosen is None and file_path.name in CONFIG_NAMES and _has_targets(file_path)):
+        return BnconformFile.from_parent(parent, path=file_path)
+    return None
+
+
+class BnconformFile(pytest.File):
+    """The configuration file: one TargetCollector per target, in the file's order."""
+
+    def collect(self) -> list[pytest.Collector]:
+        from bnconform.errors import UsageError
+
+        try:
+            jobs = _jobs(self.config, self.path)
+        except UsageError as error:
+            raise self.CollectError(f"bnconform: {error}") from None
+        return [TargetCollector.from_parent(self, name=job.target, job=job, line=line) for job, line in jobs]
+
+
+class TargetCollector(pytest.Collector):
+    """One target: resolved (imported, constructor read) here, so a bad target is one collection error."""
+
+    def __init__(self, *, job: Any, line: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job, self.line = job, line
+
+    def collect(self) -> list[pytest.Item]:
+        from bnconform.errors import UsageError
+
+        try:
+            _resolve(self.job)
+        except UsageError as error:
+            raise self.CollectError(f"bnconform: {self.job.target}: {error}") from None
+        from bnconform.registry import known_codes
+
+        return [CheckItem.from_parent(self, name=code, code=code) for code in known_codes()]
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, max(self.line - 1, 0), f"bnconform: {self.name}"
+
+
+def _resolve(job: Any) -> None:
+    from bnconform.api import target_from_object  # noqa: F401 - imports torch once, here
+    from bnconform.construct import Builder
+    from bnconform.spec import load_spec
+    from bnconform.target import load_target
+
+    load_spec(job.options["spec"])
+    Builder(load_target(job.target), job.options.get("init"))
+
+
+def _jobs(config: pytest.Config, path: Path) -> list[tuple[Any, int]]:
+    """(Job, line) for the file's targets and --bnconform / ini targets, options resolved."""
+    import argparse
+
+    from bnconform import project
+    from bnconform.config import Config, TargetEntry, load_config
+
+    loaded = load_config(path) if path.is_file() and _has_targets(path) else Config()
+    extra = [*config.getoption("bnconform"), *config.getini("bnconform_targets")]
+    known = {e.target for e in loaded.targets}
+    entries = [*loaded.targets, *(TargetEntry(t) for t in dict.fromkeys(extra) if t not in known)]
+    ini = {key: config.getini(f"bnconform_{key}") for key in INI_KEYS}
+    values = {**{k: v for k, v in ini.items() if v}, **loaded.values}
+    loaded = Config(loaded.path, tuple(entries), loaded.waivers, values)
+    args = argparse.Namespace(**{dest: config.getoption(f"bnconform_{dest}") for dest in
+                                 ("spec", "init", "device", "ignore", "fail_on", "seed", "profile", "timeout")},
+                              target=None)
+    cli_init = _parse_init(args.init or [])
+    waivers = (*loaded.waivers, *(project.Waiver(c, "command line", source="--bnconform-ignore")
+                                  for c in args.ignore or []))
+    return [(project.job_for(args, loaded, entry, cli_init, waivers), entry.line) for entry in entries]
+
+
+def _parse_init(items: list[str]) -> dict[str, object]:
+    from bnconform.construct import parse_init
+
+    return parse_init(items)
 
 
 class CheckFailed(Exception):
@@ -49,36 +174,48 @@ class CheckFailed(Exception):
 
 
 class CheckItem(pytest.Item):
-    """One registered check of one target; the target is checked once per session."""
+    """One registered check of one target; the target is checked once per process."""
 
-    def __init__(self, *, target: str, code: str, **kwargs: Any) -> None:
+    def __init__(self, *, code: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.target, self.code = target, code
+        self.code = code
+        self.add_marker(pytest.mark.xdist_group(self.parent.name))
+
+    @property
+    def job(self) -> Any:
+        return self.parent.job
 
     def runtest(self) -> None:
-        result = _result(self.config, self.target)
+        result = _result(self.config, self.job)
         check = next(c for c in result["checks"] if c["id"] == self.code)
         if check["status"] in ("skipped", "blocked"):
             pytest.skip(check["reason"] or check["status"])
         if check["status"] == "errored":
             raise CheckFailed(check["reason"])
-        threshold = SEVERITY_RANK[self.config.getoption("bnconform_fail_on")]
+        threshold = SEVERITY_RANK[result["settings"]["fail_on"]]
         active = [f for f in check["findings"] if not f["waived"]]
         failing = [f for f in active if SEVERITY_RANK[f["severity"]] >= threshold]
         if failing:
             raise CheckFailed("\n\n".join(_describe(f) for f in failing))
-        for finding in active:  # below --bnconform-fail-on: visible, but the test passes
-            warnings.warn(BnconformWarning(f"{finding['code']}: {finding['message']}"), stacklevel=1)
-        if check["findings"] and not active:
-            pytest.skip(f"waived: {self.code}")
+        below = [f for f in active if f not in failing]
+        if below:  # visible in the report and the terminal summary, never a warning (filterwarnings=error)
+            self.add_report_section("call", "bnconform", "\n\n".join(_describe(f) for f in below))
+            self.config.stash.setdefault(_BELOW, []).extend((self.nodeid, f) for f in below)
+        waived = [f for f in check["findings"] if f["waived"]]
+        if waived and not failing:
+            reason = waived[0].get("waiver", {}).get("reason") or "command line"
+            pytest.xfail(f"waived: {self.code}: {reason}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CheckFailed):
             return str(excinfo.value)
-        return super().repr_failure(excinfo)
+        return str(super().repr_failure(excinfo))
 
-    def reportinfo(self) -> tuple[str, int | None, str]:
-        return self.target, None, f"bnconform {self.code}"
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, max(self.parent.line - 1, 0), f"bnconform: {self.code}"
+
+
+_BELOW = pytest.StashKey[list]()
 
 
 def _describe(finding: dict[str, Any]) -> str:
@@ -87,20 +224,86 @@ def _describe(finding: dict[str, Any]) -> str:
             f"why: {finding['why']}\nfix: {finding['hint']}\n\nReproduce with:\n{finding['repro']}")
 
 
-def _result(config: pytest.Config, target: str) -> dict[str, Any]:
+def _result(config: pytest.Config, job: Any) -> dict[str, Any]:
     cache = config.stash.setdefault(_RESULTS, {})
-    if target not in cache:
-        from bnconform.api import run_check
-        from bnconform.construct import parse_init
+    if job.target not in cache:
+        from bnconform.project import check_one
 
-        def opt(name: str) -> Any:
-            return config.getoption("bnconform_" + name)
-
-        cache[target] = run_check(
-            target, spec=opt("spec"), init=parse_init(opt("init")), seed=opt("seed"), device=opt("device"),
-            profile=opt("profile"), ignore=opt("ignore"), timeout_s=opt("timeout"),
-        )
-    return cache[target]
+        cache[job.target] = check_one(job)
+    return cache[job.target]
 
 
-_RESULTS = pytest.StashKey[dict]()
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """JUnit: classname `bnconform.<target>`, name `<check>` (pytest would derive them from the file)."""
+    parts = report.nodeid.split("::")
+    config = _CONFIG.get("config")
+    chosen = config.stash.get(_FILE, None) if config is not None else None
+    if len(parts) != 3 or chosen is None or Path(parts[0]).name != chosen.name:
+        return
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # a future pytest: keep its own names
+        return
+    xml = config.stash.get(xml_key, None) if config is not None else None
+    if xml is not None:
+        reporter = xml.node_reporter(report)
+        reporter.add_attribute("classname", f"bnconform.{parts[1]}")
+        reporter.add_attribute("name", parts[2])
+
+
+_CONFIG: dict[str, pytest.Config] = {}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONFIG["config"] = session.config
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    below = config.stash.get(_BELOW, [])
+    if below:
+        terminalreporter.section("bnconform: findings below --bnconform-fail-on (reported, not failing)")
+        for nodeid, finding in below:
+            terminalreporter.write_line(f"{nodeid}: {finding['severity']}: {finding['message']}")
+    from bnconform.waivers import warnings_for
+
+    for result in config.stash.get(_RESULTS, {}).values():
+        for line in warnings_for(result):
+            terminalreporter.write_line(f"bnconform: warning: {line}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write reports once: on a worker hand the results to the controller, which writes them."""
+    config = session.config
+    results = config.stash.get(_RESULTS, {})
+    if hasattr(config, "workeroutput"):
+        config.workeroutput["bnconform"] = json.dumps(results)
+        return
+    results = {**results, **config.stash.get(_GATHERED, {})}
+    output = config.getoption("bnconform_output") or config.getini("bnconform_output")
+    if output and results:
+        _write(Path(output), list(results.values()))
+
+
+_GATHERED = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:  # pytest-xdist, on the controller
+    data = getattr(node, "workeroutput", {}).get("bnconform")
+    if data:
+        node.config.stash.setdefault(_GATHERED, {}).update(json.loads(data))
+
+
+def _write(output: Path, results: list[dict[str, Any]]) -> None:
+    from bnconform import project
+    from bnconform.render import write_reports
+
+    jobs = [project.Job(r["target"]["text"], {}) for r in results]
+    entries = []
+    for job, result, folder in zip(jobs, results, project.folders(jobs, output), strict=True):
+        write_reports(result, folder, ["json", "md", "html", "junit"])
+        entries.append(project.index_entry(job, result, folder, output))
+    if len(results) > 1:
+        project.write_index(entries, output, [], echo=False)
