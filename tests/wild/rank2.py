@@ -157,3 +157,16 @@ class RowNormBatchNorm(FeatureBatchNorm):
         mu = xf.mean(1, keepdim=True)
         var = xf.var(1, unbiased=False, keepdim=True)
         return (self.weight * (xf - mu) / torch.sqrt(var + self.eps) + self.bias).to(x.dtype)
+
+
+class ParamDictBatchNorm(FeatureBatchNorm):
+    """cs231n's calling convention kept in the port: eps and momentum arrive in a `bn_param`
+    dict (None: defaults); the width is `D`. Otherwise FeatureBatchNorm: (N, D) only."""
+
+    EXPECTED = {"input-rank-unsupported"}
+    FALSE = RANK_FALSE | {"reduction-axes", "momentum-inverted", "running-var-estimator",
+                          "construct-failed"}
+
+    def __init__(self, D, bn_param=None):
+        bn_param = dict(bn_param or {})
+        super().__init__(D, eps=bn_param.get("eps", 1e-5), momentum=bn_param.get("momentum", 0.1))
