@@ -146,6 +146,26 @@ def test_torchrun_distributed_reports_what_world_size_2_reports(tmp_path: Path) 
     assert "## Distributed (SyncBatchNorm)" in (tmp_path / "bnconform-report.md").read_text()
 
 
+def test_external_launcher_where_rank_0_hosts_the_store(tmp_path: Path) -> None:
+    """SLURM-style: only RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are set, rank 0 hosts the store;
+    it must stay until the other rank has read the exit code."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHELASTIC")}
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "bnconform", "check", "tests.corpus.sync.sync_grad:SyncBatchNorm", "--distributed",
+         "--timeout", "4", "--format", "json", "--output", str(tmp_path)],
+        cwd=ROOT, env={**env, "RANK": str(r), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for r in range(2)]
+    codes = [p.wait(timeout=300) for p in procs]
+    assert codes == [1, 1], [p.stdout.read()[-1500:] for p in procs if p.stdout]
+    result = json.loads((tmp_path / "bnconform-report.json").read_text())
+    assert sync_findings(result) == {"sync-grad"} and result["distributed"]["launcher"] == "external launcher"
+
+
 @pytest.mark.parametrize(("options", "message"), [
     ({"world_size": 1}, "must be an integer >= 2"),
     ({"world_size": 2, "distributed": True}, "exclude each other"),

@@ -90,7 +90,8 @@ def judged(run_check: Callable[..., dict[str, Any]], target: str, gathered: Any,
     with single_threaded_torch():
         expected = expectations(ctx, gathered.world_size, config["timeout_s"])
     outcome = judge.outcome(gathered, expected, time.perf_counter() - started)
-    how = "--distributed (under torchrun)" if gathered.launcher == "torchrun" else f"--world-size {gathered.world_size}"
+    how = f"--world-size {gathered.world_size}" if gathered.launcher == "spawn" else \
+        f"--distributed (under a launcher, {gathered.world_size} ranks)"
     outcome.extra["repro"] = f"bnconform check {target!r} {how}"
     with judge.active(outcome):
         result = run_check(target, **options)
@@ -119,7 +120,8 @@ def joined(run_check: Callable[..., dict[str, Any]], target: str, config: dict[s
     try:
         keys = [f"record/{r}" for r in range(member.world_size)]
         group.wait(store, keys, deadline_s(member.world_size, config["timeout_s"]))
-        gathered = Gathered(member.world_size, group.collected(store, member.world_size), launcher="torchrun")
+        launcher = "torchrun" if os.environ.get("TORCHELASTIC_RUN_ID") else "external launcher"
+        gathered = Gathered(member.world_size, group.collected(store, member.world_size), launcher=launcher)
         gathered.missing = {r: {"kind": "died", "what": "the rank's process", "scenario": "", "traceback": "",
                                 "message": "sent no record before the deadline"}
                             for r in range(member.world_size) if r not in gathered.records}
