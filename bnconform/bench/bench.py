@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from .bandwidth import PASSES, ceiling
 from .cases import DTYPES, Setting, build_cases, build_target, build_torch, make_input, run_user
 from .compare import compare, regressions
 from .conform import check_shape, quick_check
-from .memory import growth, peak_bytes
+from .memory import growth, peak_bytes, warm_up
 from .results import Memory, Report, timings_from
 from .shapes import Shape, select_shapes, shape_text, torch_class
 from .timing import FULL, QUICK, run_benchmarks, saved_path
@@ -29,13 +30,20 @@ MEMORY_METHOD = {
 
 def bench(args: argparse.Namespace, baseline: dict[str, Any] | None,
           threshold: float | None) -> tuple[Report, list[Path]]:
-    """The whole run with --threads torch threads (restored afterwards)."""
+    """The whole run with --threads torch threads (restored afterwards).
+
+    gc.freeze: the objects of every module imported so far (torch, and torch._dynamo that a
+    dispatch mode pulls in) are never garbage, so gc.collect need not walk them each time.
+    """
     threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
+    warm_up()
+    gc.freeze()
     try:
         return bench_threads(args, baseline, threshold)
     finally:
+        gc.unfreeze()
         torch.set_num_threads(threads)
 
 

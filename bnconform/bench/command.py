@@ -51,9 +51,14 @@ def add_parser(subcommands: Any) -> argparse.ArgumentParser:
 
 def validate(args: argparse.Namespace) -> tuple[float | None, dict[str, Any] | None, list[str]]:
     """Every usage problem is found before any timing starts."""
+    import importlib.util
+
     import torch
 
     from .compare import load_baseline, parse_threshold
+
+    if importlib.util.find_spec("pytest_benchmark") is None:
+        raise UsageError("bnconform bench needs pytest-benchmark: pip install pytest pytest-benchmark")
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available (torch.cuda.is_available() is False)")

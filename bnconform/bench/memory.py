@@ -53,6 +53,12 @@ class LiveTensors(TorchDispatchMode):
         return self.live
 
 
+def warm_up() -> None:
+    """Enter a dispatch mode once: the first entry imports torch._dynamo (seconds, once)."""
+    with LiveTensors():
+        torch.zeros(1).add_(1)
+
+
 @dataclass(frozen=True)
 class Growth:
     """Memory retained per training step (bytes), measured over `steps` steps at `shape`."""
@@ -68,7 +74,6 @@ class Growth:
 
 def peak_bytes(run: Callable[[], object], device: str) -> int:
     """Peak bytes allocated by `run()` above what was live before it (its inputs excluded)."""
-    gc.collect()
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -98,8 +103,8 @@ def growth(module: torch.nn.Module, make_input: Callable[[], torch.Tensor], devi
         module(x).sum().backward()
 
     step()  # parameter .grad tensors are allocated once, on the first step: not growth
-    gc.collect()
     if device == "cuda":
+        gc.collect()  # garbage freed during the steps would hide growth
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
         for _ in range(steps):
@@ -110,6 +115,6 @@ def growth(module: torch.nn.Module, make_input: Callable[[], torch.Tensor], devi
     with LiveTensors() as live:
         for _ in range(steps):
             step()
-        gc.collect()
+        gc.collect()  # only storages kept by real references count, not uncollected cycles
         retained = live.refresh()
     return Growth(retained / steps, steps, shape)
