@@ -153,16 +153,11 @@ class Builder:
             f"{head} = _mod.{head}"
         )
 
-    def expected_ranks(self) -> tuple[int, ...] | None:
-        """Input ranks the class is made for (from a 1d/2d/3d name or a pinned rank)."""
+    def pinned_ranks(self) -> tuple[int, ...] | None:
+        """The input rank a rank argument pinned with --init selects; never guessed from the
+        class name (a subclass or a partial of torch.nn.BatchNorm2d has no 2d in its name)."""
         pinned = self._pinned_rank()
-        if pinned is not None:
-            return (pinned,)
-        name = getattr(self.target.obj, "__name__", "").lower()
-        for suffix, ranks in (("1d", (2, 3)), ("2d", (4,)), ("3d", (5,))):
-            if name.endswith(suffix):
-                return ranks
-        return None
+        return None if pinned is None else (pinned,)
 
     # -- signature analysis ---------------------------------------------------------
 

@@ -28,7 +28,7 @@ class RunSettings:
     device: str = "cpu"
     profile: str = "default"
     timeout_s: float = 10.0
-    num_features: int = 3
+    num_features: int = 5  # not 3: RGB-shaped constants hide in real code
     devices: tuple[str, ...] = ("cpu",)  # every device the run covers (device checks use the others)
 
 
@@ -40,14 +40,40 @@ class RunContext:
         self.builder = builder
         self.settings = settings
         self.dtype: torch.dtype = torch.float64
-        self.ranks: tuple[int, ...] = tuple(builder.expected_ranks() or spec.ranks)
-        self.primary_rank: int = preferred_rank(self.ranks)
+        # Ranks to try: every rank the spec defines, or those pinned (--ranks, a rank argument).
+        self.ranks: tuple[int, ...] = tuple(builder.pinned_ranks() or spec.ranks)
         self._cache: dict[tuple[Any, ...], Any] = {}
         self._hangs = 0
+        self._sizes = probe_sizes(settings.seed, settings.num_features)
 
     @property
     def channels(self) -> int:
         return self.settings.num_features
+
+    @property
+    def domain(self) -> Any:
+        """What the class accepts (probes.domain.Domain); discovered on first use."""
+        from bnconform.probes.domain import discover_domain
+
+        return self.probe(discover_domain)
+
+    def known_domain(self) -> Any:
+        """The domain if it was discovered without error, else None (never runs user code)."""
+        from bnconform.probes.domain import discover_domain
+
+        kind, value = self._cache.get((discover_domain, ()), ("missing", None))
+        return value if kind == "ok" else None
+
+    @property
+    def primary_rank(self) -> int:
+        """The rank probes use: the preferred accepted rank once the domain is known."""
+        domain = self.known_domain()
+        return domain.probe_rank if domain is not None else preferred_rank(self.ranks)
+
+    def shape_sizes(self) -> dict[str, int]:
+        """N, L, D, H, W of probe inputs: pairwise distinct and distinct from C (PROBING.md 2)."""
+        domain = self.known_domain()
+        return self._sizes | ({"N": domain.batch} if domain is not None else {})
 
     def behaviour(self) -> Behaviour:
         """The spec's behaviour for a module built as probes build it by default, so a momentum
@@ -100,7 +126,8 @@ class RunContext:
 
         earlier = CURRENT.fatal.get(what)
         if earlier is not None:
-            raise UserCodeError(what, f"not run again: {earlier['detail']}", earlier["kind"])
+            # The same words as the first report, so the one crash or hang is reported once.
+            raise UserCodeError(what, earlier["detail"], earlier["kind"])
         if self.fence_state is None:
             self.fence_state = fence.snapshot()
         progress.emit("call", what=what, timeout_s=self.settings.timeout_s)
@@ -126,42 +153,56 @@ class RunContext:
         """(call, what changed) for every call that wrote into its input (input-modified)."""
         return self.__dict__.setdefault("_modified_inputs", [])
 
-    def build(self, rank: int | None = None, **roles: Any) -> torch.nn.Module:
+    def build(self, rank: int | None = None, *, channels: int | None = None, **roles: Any) -> torch.nn.Module:
         """A fresh module for `rank` (passed when the class selects its rank), on the device."""
         rank = self.primary_rank if rank is None else rank
+        channels = self.channels if channels is None else channels
         for role in roles:
             if not self.builder.accepts(role):
                 raise Unsupported(role)
         if self.builder.accepts("rank"):
             roles["rank"] = rank
-        call = f"constructing {self.builder.describe(self.channels, **roles)}"
-        module = self.guarded(call, lambda: self.builder.build(self.channels, **roles))
+        call = f"constructing {self.builder.describe(channels, **roles)}"
+        module = self.guarded(call, lambda: self.builder.build(channels, **roles))
         module = self.guarded("moving the module", lambda: module.to(self.device, self.dtype))
-        return self.guarded("initializing lazy parameters", lambda: materialized(module, self.shape(rank)))
+        shape = self.shape(rank, channels=channels)
+        return self.guarded("initializing lazy parameters", lambda: materialized(module, shape))
 
-    def shape(self, rank: int, batch: int = 3) -> tuple[int, ...]:
-        """A small input shape in channels-first order; few values per channel on purpose."""
-        spatial = {2: (), 3: (3,), 4: (2, 2), 5: (2, 2, 2)}[rank]  # no size-1 axis: axes stay identifiable
-        return (6 if rank == 2 else batch, self.channels, *spatial)
+    def shape(self, rank: int, batch: int | None = None, *, channels: int | None = None) -> tuple[int, ...]:
+        """A small input shape in channels-first order, every size distinct (no size-1 axis:
+        axes stay identifiable; no size equal to C: broadcasting mistakes raise or show)."""
+        sizes = self.shape_sizes()
+        spatial = {2: (), 3: ("L",), 4: ("H", "W"), 5: ("D", "H", "W")}[rank]
+        n = sizes["N"] if batch is None else batch
+        return (n, self.channels if channels is None else channels, *(sizes[a] for a in spatial))
 
     def to_layout(self, x: torch.Tensor) -> torch.Tensor:
         """Channels-first tensor -> the spec's layout (channel axis -1 means (N, ..., C))."""
         return x.movedim(1, -1).contiguous() if self.spec.channel_axis == -1 else x
 
     def input_with_stats(
-        self, rank: int, means: list[float], stds: list[float], salt: int, batch: int = 3
+        self,
+        rank: int,
+        means: list[float],
+        stds: list[float],
+        salt: int,
+        batch: int | None = None,
+        *,
+        channels: int | None = None,
     ) -> torch.Tensor:
         """An input whose per-channel mean and biased std are exactly `means` and `stds`."""
-        z = torch.randn(self.shape(rank, batch), generator=self.generator(salt), dtype=torch.float64)
+        shape = self.shape(rank, batch, channels=channels)
+        c = shape[1]
+        z = torch.randn(shape, generator=self.generator(salt), dtype=torch.float64)
         axes = tuple(a for a in range(z.dim()) if a != 1)
         z = z - z.mean(dim=axes, keepdim=True)
-        z = z / z.pow(2).mean(dim=axes, keepdim=True).sqrt()
+        z = z / z.pow(2).mean(dim=axes, keepdim=True).sqrt().clamp_min(1e-300)
         view = [1] * z.dim()
-        view[1] = self.channels
-        x = per_channel(means, self.channels).reshape(view) + per_channel(stds, self.channels).reshape(view) * z
+        view[1] = c
+        x = per_channel(means, c).reshape(view) + per_channel(stds, c).reshape(view) * z
         return self.to_layout(x).to(self.device, self.dtype)
 
-    def values_per_channel(self, rank: int, batch: int = 3) -> int:
+    def values_per_channel(self, rank: int, batch: int | None = None) -> int:
         return math.prod(self.shape(rank, batch)) // self.channels
 
 
@@ -177,6 +218,21 @@ def materialized(module: torch.nn.Module, shape: tuple[int, ...]) -> torch.nn.Mo
         param = next(module.parameters(), None)
         module.initialize_parameters(torch.zeros(shape, device=param.device if param is not None else None))
     return module
+
+
+LAYOUTS = (  # N, L, D, H, W; rotated by seed so no single size pattern is ever relied on
+    {"N": 6, "L": 7, "D": 2, "H": 4, "W": 3},
+    {"N": 4, "L": 6, "D": 3, "H": 2, "W": 7},
+    {"N": 6, "L": 3, "D": 2, "H": 7, "W": 4},
+)
+SPARE_SIZES = (8, 9, 11, 12)
+
+
+def probe_sizes(seed: int, channels: int) -> dict[str, int]:
+    """The seed's layout, with any size equal to C replaced by an unused one."""
+    sizes = dict(LAYOUTS[seed % len(LAYOUTS)])
+    spare = iter(s for s in SPARE_SIZES if s != channels and s not in sizes.values())
+    return {axis: next(spare) if size == channels else size for axis, size in sizes.items()}
 
 
 def preferred_rank(ranks: tuple[int, ...]) -> int:

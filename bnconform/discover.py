@@ -21,10 +21,11 @@ NAMES: dict[str, tuple[str, ...]] = {
     "bias": ("bias", "beta", "offset", "shift", "b"),
     "running_mean": ("running_mean", "moving_mean", "exp_mean", "mean_ema", "ema_mean",
                      "avg_mean", "running_avg_mean", "pop_mean", "population_mean",
-                     "moving_avg", "mean", "r_mean", "rm"),
+                     "moving_avg", "mean", "r_mean", "rm", "means", "running_means", "mu"),
     "running_var": ("running_var", "moving_var", "moving_variance", "exp_var", "var_ema",
                     "ema_var", "avg_var", "running_variance", "pop_var", "population_var",
-                    "var", "r_var", "rv", "running_std", "moving_std"),
+                    "var", "r_var", "rv", "vars", "running_vars", "variance", "sigma2",
+                    "running_std", "moving_std"),
     "num_batches_tracked": ("num_batches_tracked", "n_batches", "num_batches", "steps",
                             "step_count"),
 }

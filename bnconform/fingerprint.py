@@ -60,7 +60,7 @@ def expected_values(spec: Spec) -> dict[str, str]:
         "momentum-inverted": spec.momentum_convention,
         "running-var-estimator": spec.running_var_estimator,
         "running-stats-init": f"mean {spec.running_mean_init:g}, var {spec.running_var_init:g}",
-        "train-uses-running-stats": "batch",
+        "train-uses-running-stats": spec.train_uses,
         "eval-uses-batch-stats": spec.eval_uses,
         "eval-updates-running-stats": "yes" if spec.eval_updates_running_stats else "no",
         "mode-follows-grad": "module.training",
@@ -133,12 +133,8 @@ def momentum_values(obs: running.MomentumObservation | None) -> dict[str, str]:
     if obs is None:
         return {}
     values = {"momentum-default": f"{obs.default.new_weight:.4g}"}
-    from bnconform.checks.running import (
-        estimator_name,
-        running_var_estimator,  # noqa: F401  (same vocabulary)
-    )
-
-    values["running-var-estimator"] = estimator_name(obs.default.var_ratio, obs.default.values_per_channel)
+    # The same measurement running-var-estimator judges: what running_var blends in.
+    values["running-var-estimator"] = obs.default.var_tracks
     if obs.explicit is not None:
         w, m = obs.explicit.new_weight, running.EXPLICIT_MOMENTUM
         values["momentum-inverted"] = (
@@ -186,7 +182,7 @@ def layout_rows(ctx: RunContext) -> list[Row]:
             Row(
                 "input-rank-unsupported",
                 LABELS["input-rank-unsupported"],
-                str(list(ctx.ranks)),
+                str(list(ctx.ranks)) + " (whole groups " + str([list(g) for g in ctx.spec.rank_groups]) + ")",
                 str(list(support.accepted)),
                 False,
             )

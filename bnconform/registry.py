@@ -2,8 +2,12 @@
 
 A check is a function `fn(ctx) -> Verdict` decorated with `@check(...)`. It reads cached
 measurements from the context (probes), compares them with the spec and returns
-`passed(...)`, `failed(...)` or `skipped(...)`. Dependencies name other check codes:
-when one of them did not pass, the runner marks this check blocked instead of running it.
+`passed(...)`, `failed(...)` or `skipped(...)`.
+
+`requires` means "cannot be measured without": it may only name a GATE, a check whose
+failure leaves nothing to measure (no instance, no forward at any accepted shape, no
+running-statistics tensor, no module on the other device). A check that merely *found*
+something never blocks another; the diagnosis step folds consequences under their cause.
 """
 
 from __future__ import annotations
@@ -80,6 +84,12 @@ class CheckSpec:
 
 _REGISTRY: dict[str, CheckSpec] = {}
 
+GATES = frozenset({
+    "construct-failed", "forward-failed", "running-stats-missing", "device-transfer",
+    "sync-rank-failed",  # a rank crashed or hung: there is no distributed result to judge
+    "sync-not-synchronized",  # each rank uses its own statistics: no cross-rank statistics to measure
+})
+
 
 def check(
     code: str,
@@ -97,6 +107,9 @@ def check(
     def register(fn: Callable[[Any], Verdict]) -> Callable[[Any], Verdict]:
         if code in _REGISTRY:
             raise ValueError(f"finding code {code!r} is registered twice")
+        not_gates = sorted(set(requires) - GATES)
+        if not_gates:
+            raise ValueError(f"{code} requires {not_gates}: only a gate ({sorted(GATES)}) can block a check")
         _REGISTRY[code] = CheckSpec(code, area, title, Severity(severity), why, hint, tuple(requires), profile, fn)
         return fn
 

@@ -27,6 +27,9 @@ class Tolerance:
     atol: float
 
 
+RANK_GROUPS = ((2, 3), (4,), (5,))  # torch's BatchNorm1d / 2d / 3d
+
+
 @dataclass(frozen=True)
 class Spec:
     """One framework's BatchNorm convention, as loaded from a spec file."""
@@ -58,6 +61,10 @@ class Spec:
     bias_init: float
     state_dict_interop: str | None
     tolerances: Mapping[str, Tolerance] = field(hash=False)
+    # Frozen layers (FrozenBatchNorm): "running" = training normalizes with the fixed running
+    # statistics; affine_trainable False = gamma/beta are fixed buffers. Optional keys.
+    train_uses: str = "batch"
+    affine_trainable: bool = True
 
     def new_weight(self, momentum: float) -> float:
         """The weight of the NEW batch's statistic that constructor value `momentum` means."""
@@ -78,6 +85,13 @@ class Spec:
             raise SpecError(f"{self.path}: spec '{self.name}' has no tolerance for dtype "
                             f"{dtype_name!r}; known dtypes: {', '.join(self.tolerances)}")
         return self.tolerances[short]
+
+    @property
+    def rank_groups(self) -> tuple[tuple[int, ...], ...]:
+        """Ranks that go together: a layer made for one kind of data handles all of its ranks
+        ((N, C) and (N, C, L) for BatchNorm1d), but need not handle another kind's."""
+        groups = (tuple(r for r in group if r in self.ranks) for group in RANK_GROUPS)
+        return tuple(g for g in groups if g)
 
     def axes_for_rank(self, rank: int) -> tuple[int, ...]:
         """The non-negative axes the statistics reduce over for an input of this rank."""

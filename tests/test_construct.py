@@ -36,7 +36,8 @@ def test_torch_batchnorm_builds(name: str, rank: int, ranks: tuple[int, ...]) ->
     assert b.roles == {"num_features": "num_features", "eps": "eps", "momentum": "momentum",
                        "affine": "affine", "track_running_stats": "track_running_stats",
                        "device": "device", "dtype": "dtype"}
-    assert b.expected_ranks() == ranks and not b.accepts("rank")
+    # Ranks are discovered by calling (probes.domain), never read from the name.
+    assert b.pinned_ranks() is None and not b.accepts("rank")
     module = b.build(3, rank=rank, eps=1e-3, momentum=None, affine=False,
                      track_running_stats=True, device="cpu", dtype=torch.float64)
     assert isinstance(module, getattr(torch.nn, name))
@@ -57,7 +58,7 @@ def test_alias_mapping_nf_epsilon_mom() -> None:
     module = b.build(5, eps=1e-4, momentum=0.2)
     assert (module.nf, module.epsilon, module.mom) == (5, 1e-4, 0.2)
     assert b.describe(3, momentum=0.1) == "AliasBN(nf=3, mom=0.1)"
-    assert b.expected_ranks() is None
+    assert b.pinned_ranks() is None
 
 
 def test_unsupported_role_raises() -> None:
@@ -83,7 +84,7 @@ def test_factory_function() -> None:
     b = builder("make_bn")
     assert b.roles == {"num_features": "channels"}
     assert isinstance(b.build(4), torch.nn.BatchNorm2d)
-    assert b.expected_ranks() is None
+    assert b.pinned_ranks() is None
 
 
 def test_factory_returning_non_module() -> None:
@@ -130,7 +131,7 @@ def test_required_role_without_default_gets_fallback() -> None:
 
 def test_forwarding_subclass_reads_base_signature() -> None:
     b = builder("Forwarding")
-    assert b.param_for("momentum") == "momentum" and b.expected_ranks() is None
+    assert b.param_for("momentum") == "momentum" and b.pinned_ranks() is None
     assert b.build(3, momentum=0.3).momentum == 0.3
 
 
@@ -147,9 +148,9 @@ def test_init_overrides_role_and_pins_it() -> None:
         b.build(3, momentum=0.1)
 
 
-def test_init_pinned_rank_gives_expected_ranks() -> None:
+def test_init_pinned_rank_gives_pinned_ranks() -> None:
     b = builder("D2LBatchNorm", {"num_dims": 2})
-    assert b.expected_ranks() == (2,) and not b.accepts("rank")
+    assert b.pinned_ranks() == (2,) and not b.accepts("rank")
     assert b.build(3).gamma.shape == (1, 3)
 
 

@@ -218,7 +218,7 @@ def test_thorough_gradcheck_uses_torch_gradcheck() -> None:
     from bnconform.probes import basics, dtypes
 
     ctx = context("tests.corpus.deep.gradcheck_eval_backward:BatchNorm", profile="thorough")
-    ctx.probe(basics.smoke)
+    ctx.domain
     full = dtypes.full_gradcheck(ctx)
     assert full.gradcheck["train"] == ""
     assert "GradcheckError" in full.gradcheck["eval"]
@@ -228,7 +228,7 @@ def test_thorough_gradcheck_passes_on_torch() -> None:
     from bnconform.probes import basics, dtypes
 
     ctx = context("torch.nn:BatchNorm2d", profile="thorough")
-    ctx.probe(basics.smoke)
+    ctx.domain
     full = dtypes.full_gradcheck(ctx)
     assert full.gradcheck == {"train": "", "eval": ""} and full.gradgradcheck == {"train": "", "eval": ""}
 
@@ -289,7 +289,7 @@ def test_gradgradcheck_failure_is_info_in_thorough_only() -> None:
 
     for profile, expected in (("default", "passed"), ("thorough", "failed")):
         ctx = context("tests.test_deep_checks:OnceDifferentiable", profile=profile)
-        ctx.probe(basics.smoke)
+        ctx.domain
         verdict = get_check("gradcheck").fn(ctx)
         assert verdict.status == expected, verdict
     assert verdict.severity == Severity.INFO and "gradgradcheck" in verdict.message

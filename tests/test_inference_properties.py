@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from bnconform.construct import Builder
-from bnconform.context import RunContext, RunSettings
+from bnconform.context import RunContext, RunSettings, probe_sizes
 from bnconform.probes import running, statistics
 from bnconform.spec import load_spec
 from bnconform.target import Target
@@ -56,7 +56,8 @@ def configurable(new_weight: float, running_var: str, norm_var: str, eps: float,
 def context_for(cls: type[nn.Module], batch: int = 3) -> RunContext:
     target = Target(text="configured:Configured", obj=cls, qualname="Configured", file=None, doc="", is_class=True)
     ctx = RunContext(load_spec("pytorch"), Builder(target), RunSettings())
-    ctx.shape = lambda rank, b=batch: (b, ctx.channels, *{2: (), 3: (3,), 4: (2, 2), 5: (2, 2, 2)}[rank])  # type: ignore[method-assign]
+    sizes = probe_sizes(0, ctx.channels) | {"N": batch}
+    ctx.shape_sizes = lambda: sizes  # type: ignore[method-assign]
     return ctx
 
 
@@ -73,6 +74,7 @@ def test_any_ema_is_inferred_with_its_weight_and_estimator(new_weight: float, ru
     n = update.values_per_channel
     expected_ratio = n / (n - 1) if running_var == "unbiased" else 1.0
     assert abs(update.var_ratio - expected_ratio) < 1e-6
+    assert update.var_tracks == running_var and abs(update.var_weight - new_weight) < 1e-6
 
 
 @PROPERTY_SETTINGS

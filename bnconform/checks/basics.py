@@ -35,36 +35,78 @@ def construct_failed(ctx: RunContext) -> Verdict:
     requires=("construct-failed",),
 )
 def forward_failed(ctx: RunContext) -> Verdict:
-    smoke = ctx.probe(basics.smoke)
-    measured = {"dtype": str(smoke.dtype).removeprefix("torch."), "input_shape": list(smoke.input_shape)}
-    if smoke.float64_error:
-        measured["float64"] = smoke.float64_error
+    domain = ctx.domain
+    measured = {"dtype": domain.dtype, "input_shape": list(ctx.shape(domain.probe_rank)), "domain": domain.summary()}
+    if domain.float64_error:
+        measured["float64"] = domain.float64_error
     return passed(**measured)
 
 
 @check(
     "input-rank-unsupported",
     area="construction",
-    title="Every input rank the spec defines is accepted",
+    title="The class accepts every input rank of the kind of data it handles",
     severity="error",
-    why="A BatchNorm that only handles (N, C) and (N, C, H, W) fails on sequence data (N, C, L) or"
-    " volumes, usually at the first model that uses them.",
+    why="A BatchNorm that handles (N, C) but not (N, C, L), or (N, C, H, W) and (N, C) but not sequences,"
+    " fails on the first model that feeds it the other shape. Rank-specific layers are fine:"
+    " BatchNorm2d takes only (N, C, H, W), BatchNorm1d both (N, C) and (N, C, L).",
     hint="Compute the reduction axes from the input's rank (all axes except the channel axis) instead"
     " of hard-coding the 2-D and 4-D cases.",
     requires=("forward-failed",),
 )
 def input_rank_unsupported(ctx: RunContext) -> Verdict:
-    support = ctx.probe(basics.rank_support)
-    if not support.rejected:
-        return passed(accepted=list(support.accepted))
-    ranks = ", ".join(f"rank {r} ({err})" for r, err in support.rejected.items())
-    rank = min(support.rejected)
+    domain = ctx.domain
+    missing = missing_ranks(domain.ranks, ctx.ranks, ctx.spec.rank_groups)
+    if not missing:
+        return passed(accepted=list(domain.ranks), rejected=sorted(domain.rejected))
+    rank = missing[0]
+    groups = [g for g in ctx.spec.rank_groups if set(g) & set(domain.ranks) and not set(g) <= set(domain.ranks)]
+    reasons = "; ".join(f"rank {r}: {domain.rejected[r]}" for r in missing)
     return failed(
-        f"Inputs of rank {sorted(support.rejected)} are rejected: {ranks}",
-        expected=f"ranks {list(ctx.ranks)} accepted",
-        observed=f"accepted {list(support.accepted)}, rejected {sorted(support.rejected)}",
+        f"Accepts ranks {list(domain.ranks)} but rejects rank {', '.join(map(str, missing))} of the same kind of"
+        f" data ({', '.join(str(list(g)) for g in groups)} go together): {reasons}",
+        expected=f"ranks {sorted(set().union(*map(set, groups)) | set(domain.ranks))} accepted",
+        observed=f"accepted {list(domain.ranks)}, rejected {sorted(domain.rejected)}",
         repro=snippet(ctx, ["bn.train()", "bn(x)  # raises"], shape=ctx.shape(rank)),
-        details={"rejected": {str(k): v for k, v in support.rejected.items()}},
+        details={"rejected": {str(k): v for k, v in domain.rejected.items()}, "accepted": list(domain.ranks)},
+    )
+
+
+def missing_ranks(accepted: tuple[int, ...], tried: tuple[int, ...], groups: tuple[tuple[int, ...], ...]) -> list[int]:
+    """Rejected ranks that belong to a group of which the class accepts another rank.
+
+    The spec's rank groups say which ranks go together ((2, 3) for BatchNorm1d's (N, C) and
+    (N, C, L)); a class accepting one whole group is a rank-specific layer, not a defect.
+    """
+    missing = set()
+    for group in groups:
+        if set(group) & set(accepted):
+            missing |= {r for r in group if r in tried and r not in accepted}
+    return sorted(missing)
+
+
+@check(
+    "batch-size-constraint",
+    area="construction",
+    title="Training accepts every batch size",
+    severity="warning",
+    why="A layer that needs, say, an even batch (ghost/virtual-batch BatchNorm) fails on the last, smaller"
+    " batch of an epoch and at inference-time fine-tuning with odd batch sizes.",
+    hint="Handle a batch that does not split evenly (a smaller last virtual batch), or document the"
+    " constraint and drop_last=True in the DataLoader.",
+    requires=("forward-failed",),
+)
+def batch_size_constraint(ctx: RunContext) -> Verdict:
+    domain = ctx.domain
+    if not domain.batch_constraint:
+        return passed(batch=domain.batch)
+    n = min(domain.batch_rejected)
+    return failed(
+        f"At rank {domain.probe_rank}, {domain.batch_constraint}: N={n} raised {domain.batch_rejected[n]}",
+        expected="any batch size with more than one value per channel",
+        observed=f"{domain.batch_constraint} (rejected N in {sorted(domain.batch_rejected)})",
+        repro=snippet(ctx, ["bn.train()", "bn(x)  # raises"], shape=ctx.shape(domain.probe_rank, n)),
+        details={"rejected": {str(k): v for k, v in domain.batch_rejected.items()}},
     )
 
 

@@ -43,7 +43,7 @@ def transfer_repro(ctx: RunContext, cuda: bool) -> str:
     " silently compute and return another dtype in mixed precision.",
     hint="Keep every tensor state in nn.Parameter or register_buffer (never a plain attribute), and create"
     " tensors inside forward with device=x.device, dtype=x.dtype (or torch.ones_like / new_ones).",
-    requires=("forward-failed", "affine-params", "running-stats-not-buffers", "running-stats-shape"),
+    requires=("forward-failed",),
 )
 def device_transfer(ctx: RunContext) -> Verdict:
     cpu = ctx.probe(devices.dtype_transfer)
@@ -75,7 +75,7 @@ def device_transfer(ctx: RunContext) -> Verdict:
     " a custom kernel): the model you test is not the model you train.",
     hint="Run the reproduction on the GPU and compare with the CPU; look for device-specific branches and"
     " reductions done in half precision.",
-    requires=("device-transfer", "output-mismatch", "grad-mismatch", *RUNNING_VALUES),
+    requires=("device-transfer",),
 )
 def device_parity(ctx: RunContext) -> Verdict:
     reason = devices.cuda_unavailable(ctx)

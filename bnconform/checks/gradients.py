@@ -17,13 +17,14 @@ from bnconform.repro import snippet
     " the network still trains, only worse.",
     hint="Keep mean and var in the autograd graph (no .detach()/.data/.item() in the normalization path);"
     " for a custom backward, compare with torch.autograd.gradcheck.",
-    requires=("output-mismatch",),
+    requires=("forward-failed",),
 )
 def grad_mismatch(ctx: RunContext) -> Verdict:
     obs = ctx.probe(model.gradients)
     wrong = {k: v for k, v in obs.errors.items() if not v <= obs.tolerance}
     if not wrong:
         return passed(**obs.errors)
+    explained_by = explaining_codes(ctx)
     described = ", ".join(
         f"{k}: {'missing' if v == float('inf') else f'relative error {v:.3g}'}" for k, v in wrong.items()
     )
@@ -41,4 +42,16 @@ def grad_mismatch(ctx: RunContext) -> Verdict:
                 "# compare x.grad with the reference gradient of ref.pow(3).sum()",
             ],
         ),
+        details={"explained_by": list(explained_by)},
     )
+
+
+def explaining_codes(ctx: RunContext) -> tuple[str, ...]:
+    """The findings whose measured deviation, put into the reference, reproduces the gradients."""
+    from bnconform.probes.explained import explained_behaviour
+
+    codes = explained_behaviour(ctx)[1]
+    if not codes:
+        return ()
+    obs = ctx.probe(model.gradients, True)
+    return codes if all(v <= obs.tolerance for v in obs.errors.values()) else ()

@@ -16,7 +16,7 @@ from bnconform.probes import basics, layouts
 from bnconform.registry import Verdict, check, failed, passed, skipped
 from bnconform.repro import snippet
 
-PREREQUISITES = ("forward-failed", "affine-params", "running-stats-not-buffers", *RUNNING_VALUES)
+PREREQUISITES = ("forward-failed",)
 
 
 def layout_verdict(ctx: RunContext, result: layouts.LayoutResult, repro: str) -> Verdict:
@@ -68,7 +68,7 @@ def non_contiguous(ctx: RunContext) -> Verdict:
     " computes wrong statistics, and one that returns channels-first output forces a copy per layer.",
     hint="Do not assume NCHW memory order: reduce with x.mean(dim=(0, 2, 3)) / x.var(...) and broadcast"
     " with weight.view(1, C, 1, 1); elementwise ops then keep channels_last.",
-    requires=("non-contiguous", *PREREQUISITES),
+    requires=PREREQUISITES,
 )
 def memory_format(ctx: RunContext) -> Verdict:
     if ctx.spec.channel_axis != 1:

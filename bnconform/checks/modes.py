@@ -94,7 +94,7 @@ def eval_uses_batch_stats(ctx: RunContext) -> Verdict:
     why="Updating running statistics during validation leaks validation data into the model and makes"
     " evaluation results depend on how often you evaluate.",
     hint="Update running statistics only when self.training is True.",
-    requires=("running-stats-missing", "mode-follows-grad"),
+    requires=RUNNING,
 )
 def eval_updates_running_stats(ctx: RunContext) -> Verdict:
     obs = ctx.probe(modes.modes)

@@ -9,7 +9,7 @@ from bnconform.registry import Verdict, check, failed, passed, skipped
 from bnconform.repro import attr, axes_expr, fmt, snippet
 
 MOMENTUM_TOL = 1e-3
-UPDATES = ("running-stats-not-updated",)
+UPDATES = ("running-stats-missing",)
 
 
 def momentum_repro(ctx: RunContext, **roles: object) -> str:
@@ -32,6 +32,25 @@ def close(a: float, b: float) -> bool:
     return abs(a - b) <= MOMENTUM_TOL
 
 
+def unmeasurable(update: running.Update) -> str:
+    """Why no momentum can be solved for: it assumes each channel's running mean is a blend of
+    its old value and the batch mean (PROBING.md 3: establish the model, then solve)."""
+    if not update.moved:
+        return "the running statistics do not move in a training step (see running-stats-not-updated)"
+    if not update.per_channel:
+        weights = [round(w, 4) for w in update.mean_weights[:5]]
+        return f"running_mean is not a per-channel blend of its old value and the batch mean (weights {weights})"
+    return ""
+
+
+def inverted_statistics(update: running.Update, expected: float) -> list[str]:
+    """Which running statistics give the new batch 1 - expected instead of expected."""
+    weights = {"running_mean": update.new_weight}
+    if update.var_tracks in ("unbiased", "biased", "std"):
+        weights["running_var"] = update.var_weight
+    return [name for name, w in weights.items() if close(w, 1 - expected) and not close(w, expected)]
+
+
 @check(
     "momentum-inverted",
     area="momentum",
@@ -45,27 +64,26 @@ def close(a: float, b: float) -> bool:
 )
 def momentum_inverted(ctx: RunContext) -> Verdict:
     obs = ctx.probe(running.momentum)
-    checks = [("default construction", obs.default.new_weight, obs.expected_default, {})]
-    if obs.explicit is not None:
-        checks.insert(
-            0,
-            (
-                f"momentum={running.EXPLICIT_MOMENTUM}",
-                obs.explicit.new_weight,
-                obs.expected_explicit,
-                {"momentum": running.EXPLICIT_MOMENTUM},
-            ),
-        )
-    for label, observed, expected, roles in checks:
-        if close(observed, 1 - expected) and not close(observed, expected):
+    if reason := unmeasurable(obs.default):
+        return skipped(f"cannot be measured: {reason}")
+    checks = [("default construction", obs.default, obs.expected_default, {})]
+    if obs.explicit is not None and not unmeasurable(obs.explicit):
+        checks.insert(0, (f"momentum={running.EXPLICIT_MOMENTUM}", obs.explicit, obs.expected_explicit,
+                          {"momentum": running.EXPLICIT_MOMENTUM}))
+    for label, update, expected, roles in checks:
+        stats = inverted_statistics(update, expected)
+        if stats:
             cause = "by formula" if roles else "by default value"
+            observed = update.new_weight if "running_mean" in stats else update.var_weight
+            which = " and ".join(stats)
             return failed(
-                f"Momentum is inverted ({cause}): with {label} the new batch gets weight {fmt(observed)},"
+                f"Momentum is inverted ({cause}) in {which}: with {label} the new batch gets weight {fmt(observed)},"
                 f" the spec's {ctx.spec.momentum_convention} convention gives {fmt(expected)}",
                 expected=f"new-batch weight {fmt(expected)}",
-                observed=f"new-batch weight {fmt(observed)} (= 1 - {fmt(expected)})",
+                observed=f"new-batch weight {fmt(observed)} (= 1 - {fmt(expected)}) in {which}",
                 repro=momentum_repro(ctx, **roles),
-                details={"cause": cause, "construction": label},
+                details={"cause": cause, "construction": label, "statistics": stats,
+                         "mean_weight": update.new_weight, "var_weight": update.var_weight},
             )
     return passed(default=obs.default.new_weight, explicit=None if obs.explicit is None else obs.explicit.new_weight)
 
@@ -84,6 +102,8 @@ def momentum_ignored(ctx: RunContext) -> Verdict:
     obs = ctx.probe(running.momentum)
     if obs.explicit is None:
         return skipped("the constructor takes no momentum argument")
+    if reason := unmeasurable(obs.default) or unmeasurable(obs.explicit):
+        return skipped(f"cannot be measured: {reason}")
     explicit, default = obs.explicit.new_weight, obs.default.new_weight
     if close(explicit, obs.expected_explicit) or close(explicit, 1 - obs.expected_explicit):
         return passed(explicit=explicit)
@@ -111,6 +131,8 @@ def momentum_default(ctx: RunContext) -> Verdict:
     if ctx.builder.pinned("momentum") is not DEFAULT:
         return skipped(f"momentum is set with --init ({ctx.builder.pinned('momentum')!r}), not by the class default")
     obs = ctx.probe(running.momentum)
+    if reason := unmeasurable(obs.default):
+        return skipped(f"cannot be measured: {reason}")
     observed, expected = obs.default.new_weight, obs.expected_default
     if close(observed, expected) or close(observed, 1 - expected):
         return passed(default=observed)
@@ -120,4 +142,37 @@ def momentum_default(ctx: RunContext) -> Verdict:
         f" (momentum {ctx.spec.momentum_default:g}, {ctx.spec.momentum_convention})",
         observed=f"new-batch weight {fmt(observed)}",
         repro=momentum_repro(ctx),
+    )
+
+
+@check(
+    "momentum-none",
+    area="momentum",
+    title="momentum=None (a cumulative moving average) is supported where the spec has it",
+    severity="warning",
+    why="PyTorch's momentum=None averages every batch seen so far (weight 1/num_batches_tracked); code"
+    " and configs that pass it (fine-tuning recipes, statistics recalibration) crash or silently"
+    " use another average.",
+    hint="Accept momentum=None and use exponential_average_factor = 1 / num_batches_tracked when it is None.",
+    requires=UPDATES,
+)
+def momentum_none(ctx: RunContext) -> Verdict:
+    if ctx.spec.momentum_none != "cumulative":
+        return skipped("the spec has no momentum=None")
+    if not ctx.builder.accepts("momentum"):
+        return skipped("the constructor takes no momentum argument")
+    if ctx.builder.pinned("momentum") is not DEFAULT:
+        return skipped("momentum is set with --init")
+    if reason := unmeasurable(ctx.probe(running.momentum).default):
+        return skipped(f"cannot be measured: {reason}")
+    obs = ctx.probe(running.cumulative)
+    if obs.weights and all(abs(w - 1 / (i + 1)) <= MOMENTUM_TOL for i, w in enumerate(obs.weights)):
+        return passed(weights=list(obs.weights))
+    observed = obs.error or f"new-batch weights {[round(w, 4) for w in obs.weights]} over {len(obs.weights)} steps"
+    return failed(
+        f"With momentum=None the running mean is not a cumulative average: {observed}",
+        expected="new-batch weights 1, 1/2, 1/3 (cumulative average)",
+        observed=observed,
+        repro=snippet(ctx, ["bn.train()", "for _ in range(3):", "    bn(x)", "print(bn.running_mean)"],
+                      momentum=None),
     )

@@ -42,10 +42,16 @@ def structures(ctx: RunContext) -> list[statistics.Structure]:
     why="Per-position or per-sample statistics are a different layer (LayerNorm/InstanceNorm): outputs"
     " depend on other samples in the wrong way and eval diverges from training.",
     hint="Reduce over every axis except the channel axis: x.mean(dim=(0, 2, 3)) for (N, C, H, W).",
-    requires=("forward-failed", "affine-apply"),
+    requires=FORWARD,
 )
 def reduction_axes(ctx: RunContext) -> Verdict:
-    wrong = [s for s in structures(ctx) if s.axes != ctx.spec.axes_for_rank(s.rank)]
+    measured = structures(ctx)
+    if any(s.source == "constant" for s in measured):
+        return skipped("cannot be measured: with gamma=1 and beta=0 the training output does not depend on the input")
+    if any(s.axes is None for s in measured):
+        return skipped("the training output is not a per-channel normalization under any reduction of the input;"
+                       " output-mismatch reports the difference")
+    wrong = [s for s in measured if s.axes != ctx.spec.axes_for_rank(s.rank)]
     if not wrong:
         return passed()
     s = wrong[0]
@@ -67,11 +73,28 @@ def reduction_axes(ctx: RunContext) -> Verdict:
     )
 
 
+def rounded(values: tuple[float, ...]) -> list[float]:
+    return [float(f"{v:.4g}") for v in values[:5]]
+
+
 def primary_structure(ctx: RunContext) -> statistics.Structure:
     return ctx.probe(statistics.structure, ctx.primary_rank)
 
 
-NORMALIZATION = ("reduction-axes",)
+def unmeasurable(ctx: RunContext) -> str:
+    """Why the variance and eps cannot be solved for: they assume the module normalizes with
+    per-channel batch statistics over the spec's axes (PROBING.md 3: model first, then solve)."""
+    s = primary_structure(ctx)
+    if s.axes != ctx.spec.axes_for_rank(s.rank):
+        return "the statistics are not reduced over the spec's axes (see reduction-axes)"
+    if s.source == "constant":
+        return "with gamma=1 and beta=0 the training output does not depend on the input (see affine-apply)"
+    if s.source != "batch":
+        return "training does not normalize with the batch statistics (see train-uses-running-stats)"
+    return ""
+
+
+NORMALIZATION = FORWARD
 
 
 @check(
@@ -86,12 +109,31 @@ NORMALIZATION = ("reduction-axes",)
 )
 def train_uses_running_stats(ctx: RunContext) -> Verdict:
     s = primary_structure(ctx)
-    if s.source != "running":
+    if ctx.spec.train_uses == "running":  # a frozen layer: the fixed statistics in both modes
+        if s.source == "running":
+            return passed(source=s.source)
+        return failed(f"Training-mode output is normalized with {s.source} statistics; the spec's are frozen",
+                      expected="running statistics", observed=f"{s.source} statistics",
+                      repro=snippet(ctx, ["bn.train()", "y = bn(x)", "bn.eval()", "print((y - bn(x)).abs().max())"]))
+    if s.source == "batch":
         return passed(source=s.source)
+    if s.source == "constant" or (s.source == "other" and not s.shift):
+        return skipped("cannot be measured: the training output is not a per-channel normalization of the input")
+    if s.source == "running":
+        message, observed = "Training-mode output is normalized with the running statistics, not the batch's", (
+            "running statistics"
+        )
+    else:
+        observed = f"mean {rounded(s.shift)}, denominator {rounded(s.scale)}"
+        message = (
+            "Training-mode output (on the third training step) is normalized with statistics that are neither"
+            f" the batch's nor the running ones: {observed}; the batch mean is {rounded(s.batch_mean)}"
+        )
     return failed(
-        "Training-mode output is normalized with the running statistics, not the batch's",
+        message,
         expected="batch statistics",
-        observed="running statistics",
+        observed=observed,
+        details={"source": s.source, "shift": list(s.shift), "scale": list(s.scale)},
         repro=snippet(
             ctx,
             [
@@ -114,12 +156,18 @@ def train_uses_running_stats(ctx: RunContext) -> Verdict:
     requires=NORMALIZATION,
 )
 def norm_variance_estimator(ctx: RunContext) -> Verdict:
+    if reason := unmeasurable(ctx):
+        return skipped(f"cannot be measured: {reason}")
     s = primary_structure(ctx)
     if s.estimator == ctx.spec.norm_variance:
         return passed(ratio=s.ratio)
-    if s.estimator in ("other", "n/a"):
-        return skipped(f"the normalizing variance matches neither estimator (ratio {fmt(s.ratio)})")
     n = s.values_per_channel
+    if s.estimator == "other":
+        # Ambiguous: a stray output factor looks the same (PROBING.md: do not name a wrong cause).
+        return skipped(
+            f"the effective normalizing variance is {fmt(s.ratio)} times the biased batch variance, which fits"
+            f" neither estimator (biased 1, unbiased {fmt(n / (n - 1))}); output-mismatch reports the difference"
+        )
     return failed(
         f"Training normalizes with the {s.estimator} variance; the spec uses the {ctx.spec.norm_variance} one",
         expected=f"{ctx.spec.norm_variance} variance (n = {n} values per channel)",
@@ -161,6 +209,8 @@ EPS_REPRO = [
     requires=NORMALIZATION,
 )
 def eps_placement(ctx: RunContext) -> Verdict:
+    if reason := unmeasurable(ctx):
+        return skipped(f"cannot be measured: {reason}")
     obs = eps_observation(ctx)
     if obs.placement == "other":
         return skipped("the eps behaviour matches no formula; see output-mismatch")
@@ -192,6 +242,8 @@ def eps_placement(ctx: RunContext) -> Verdict:
     requires=NORMALIZATION,
 )
 def eps_ignored(ctx: RunContext) -> Verdict:
+    if reason := unmeasurable(ctx):
+        return skipped(f"cannot be measured: {reason}")
     obs = eps_observation(ctx)
     if obs.placement == "untested":
         return skipped("the constructor takes no eps argument")
@@ -216,6 +268,8 @@ def eps_ignored(ctx: RunContext) -> Verdict:
     requires=NORMALIZATION,
 )
 def eps_default(ctx: RunContext) -> Verdict:
+    if reason := unmeasurable(ctx):
+        return skipped(f"cannot be measured: {reason}")
     obs = eps_observation(ctx)
     if obs.placement in ("other",):
         return skipped("the eps behaviour matches no formula; see eps-placement/output-mismatch")
@@ -239,11 +293,13 @@ def eps_default(ctx: RunContext) -> Verdict:
     " inputs, mean 3000, std 1): the variance becomes garbage or negative and outputs explode or NaN.",
     hint="Compute the variance as ((x - mean) ** 2).mean(...) or use torch.var_mean; accumulate half"
     " inputs in float32.",
-    requires=("reduction-axes", "train-uses-running-stats"),
+    requires=FORWARD,
 )
 def unstable_variance(ctx: RunContext) -> Verdict:
     if ctx.spec.variance_algorithm == "fast":
         return skipped("the spec's convention computes E[x^2] - E[x]^2 (fast variance)")
+    if reason := unmeasurable(ctx):
+        return skipped(f"cannot be measured: {reason}")
     estimator = primary_structure(ctx).estimator
     obs = ctx.probe(statistics.stability, estimator if estimator in ("biased", "unbiased") else ctx.spec.norm_variance)
     if obs.relative_error <= 0.05:

@@ -180,6 +180,8 @@ def variance_repro(ctx: RunContext) -> str:
     requires=RUNNING,
 )
 def running_stats_not_updated(ctx: RunContext) -> Verdict:
+    if ctx.spec.train_uses == "running":
+        return skipped("the spec's statistics are frozen (momentum-default checks they do not move)")
     update = ctx.probe(running.momentum).default
     if abs(update.new_weight) > NOT_UPDATED_TOL or math.isnan(update.new_weight):
         return passed(new_weight=update.new_weight)
@@ -191,7 +193,7 @@ def running_stats_not_updated(ctx: RunContext) -> Verdict:
     )
 
 
-UPDATES = ("running-stats-not-updated",)
+UPDATES = RUNNING
 
 
 @check(
@@ -205,30 +207,33 @@ UPDATES = ("running-stats-not-updated",)
     requires=UPDATES,
 )
 def running_var_estimator(ctx: RunContext) -> Verdict:
+    if ctx.spec.train_uses == "running":
+        return skipped("the spec's statistics are frozen: no variance is mixed in")
     update = ctx.probe(running.momentum).default
     n = update.values_per_channel
-    observed = estimator_name(update.var_ratio, n)
-    expected = ctx.spec.running_var_estimator
+    observed, expected = update.var_tracks, ctx.spec.running_var_estimator
     if observed == expected:
-        return passed(ratio=update.var_ratio)
-    if observed == "other":
-        return skipped(f"the running variance update matches neither estimator (ratio {fmt(update.var_ratio)})")
+        return passed(ratio=update.var_ratio, weight=update.var_weight)
+    if observed == "unchanged":
+        return skipped("cannot be measured: running_var does not move in a training step")
+    spec_ratio = fmt(n / (n - 1) if expected == "unbiased" else 1.0)
+    if observed == "std":
+        message = "running_var is updated with the batch standard deviation, not the variance"
+    elif observed == "other":
+        message = (
+            f"running_var's update fits no estimator: at the running mean's weight {fmt(update.new_weight)} it"
+            f" stores {fmt(update.var_ratio)} times the biased batch variance (biased 1, unbiased {fmt(n / (n - 1))})"
+        )
+    else:
+        message = f"running_var is updated with the {observed} batch variance; the spec stores the {expected} one"
     return failed(
-        f"running_var is updated with the {observed} batch variance; the spec stores the {expected} one",
-        expected=f"{expected} (ratio to the biased variance"
-        f" {fmt(n / (n - 1) if expected == 'unbiased' else 1.0)}, n={n})",
+        message,
+        expected=f"{expected} (ratio to the biased variance {spec_ratio}, n={n})",
         observed=f"{observed} (ratio {fmt(update.var_ratio)})",
         repro=variance_repro(ctx),
         severity=Severity.WARNING,
+        details={"tracks": observed, "ratio": update.var_ratio, "weight": update.var_weight},
     )
-
-
-def estimator_name(ratio: float, n: int) -> str:
-    if abs(ratio - 1) < 0.005:
-        return "biased"
-    if abs(ratio - n / (n - 1)) < 0.005:
-        return "unbiased"
-    return "other"
 
 
 @check(

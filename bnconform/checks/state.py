@@ -18,7 +18,7 @@ from bnconform.repro import build_line, snippet
     " torch.nn.BatchNorm cannot load blocks swapping implementations and pretrained weights.",
     hint="Keep running statistics in registered buffers named like torch.nn.BatchNorm's (weight, bias,"
     " running_mean, running_var, num_batches_tracked) with shape (C,).",
-    requires=("affine-params", "running-stats-not-buffers", "running-stats-shape"),
+    requires=("forward-failed",),
 )
 def state_dict(ctx: RunContext) -> Verdict:
     obs = ctx.probe(model.state_dict)

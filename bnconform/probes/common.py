@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from bnconform.context import RunContext, per_channel
-from bnconform.discover import Discovery, discover
+from bnconform.discover import Discovery
 from bnconform.reference import RunningState
 
 FAR_MEANS = [10.0, -10.0, 20.0]  # running statistics far from every probe batch
@@ -51,8 +51,11 @@ def prepare(
     **roles: object,
 ) -> Prepared:
     """A fresh module with chosen affine parameters and running statistics."""
+    from bnconform.probes.basics import found_tensors
+
     module = ctx.build(rank, **roles)
-    found = ctx.guarded("inspecting the module", lambda: discover(module, ctx.channels))
+    # The same slots everywhere: statistics found by behaviour once are found in every probe.
+    found = ctx.probe(found_tensors)
     c = ctx.channels
     for role, values in (("weight", gamma), ("bias", beta)):
         if values is not None and found.has(role):

@@ -72,8 +72,12 @@ class GradObservation:
     tolerance: float
 
 
-def gradients(ctx: RunContext) -> GradObservation:
-    """Input and parameter gradients of a training step against the float64 reference."""
+def gradients(ctx: RunContext, explained: bool = False) -> GradObservation:
+    """Input and parameter gradients of a training step against the float64 reference (with
+    `explained`: against the spec with the deviations other probes measured applied)."""
+    from bnconform.probes.explained import explained_behaviour
+
+    behaviour = explained_behaviour(ctx)[0] if explained else ctx.behaviour()
     prep = prepare(ctx, gamma=GAMMA, beta=BETA)
     x = ctx.input_with_stats(ctx.primary_rank, [1.0, -2.0, 0.5], [1.0, 2.0, 0.5], salt=100).requires_grad_(True)
     upstream = torch.randn(x.shape, generator=ctx.generator(101), dtype=torch.float64)
@@ -86,7 +90,7 @@ def gradients(ctx: RunContext) -> GradObservation:
     xr = x.detach().double().cpu().requires_grad_(True)
     w = per_channel(GAMMA, ctx.channels).requires_grad_(True)
     b = per_channel(BETA, ctx.channels).requires_grad_(True)
-    y_ref, _ = train_forward(ctx.behaviour(), xr, None, w, b)
+    y_ref, _ = train_forward(behaviour, xr, None, w, b)
     (y_ref * upstream).sum().backward()
     errors = {"input": grad_error(x.grad, xr.grad)}
     for role, ref in (("weight", w.grad), ("bias", b.grad)):

@@ -17,12 +17,24 @@ BATCH_MEANS, BATCH_STDS = [1.0, 2.0, -3.0], [1.0, 2.0, 0.5]
 
 @dataclass(frozen=True)
 class Update:
-    """One training step from far-away running statistics, solved for the new-batch weight."""
+    """One training step from far-away running statistics, solved for the new-batch weight
+    separately for running_mean and running_var (PROBING.md 3: one thing at a time)."""
 
-    new_weight: float  # nan when the running mean did not move the same way in every channel
-    spread: float
-    var_ratio: float  # observed batch variance in the update / biased batch variance
+    new_weight: float  # of the batch mean in running_mean; nan when not one weight for all channels
+    spread: float  # max - min of the per-channel weights
+    var_ratio: float  # stored batch variance / biased batch variance, at the mean's weight
     values_per_channel: int
+    var_weight: float = float("nan")  # of the batch quantity in running_var
+    var_tracks: str = "other"  # "unbiased" | "biased" | "std" | "other": what running_var blends in
+    mean_weights: tuple[float, ...] = ()
+
+    @property
+    def moved(self) -> bool:
+        return any(abs(w) > 1e-3 for w in (self.new_weight, self.var_weight) if not math.isnan(w))
+
+    @property
+    def per_channel(self) -> bool:
+        return not math.isnan(self.new_weight) and self.spread <= 1e-3
 
 
 def one_update(ctx: RunContext, **roles: object) -> Update:
@@ -32,7 +44,10 @@ def one_update(ctx: RunContext, **roles: object) -> Update:
     forward(ctx, prep.module, x)
     r_mean, r_var = read(prep.discovery, prep.module, "running_mean"), read(prep.discovery, prep.module, "running_var")
     c = ctx.channels
+    n = ctx.values_per_channel(rank)
     far_m, far_v = per_channel(FAR_MEANS, c), per_channel(FAR_VARS, c)
+    if r_mean is None or r_var is None or r_mean.numel() != c or r_var.numel() != c:
+        return Update(float("nan"), float("inf"), float("nan"), n)
     mean, var_b = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(rank), "biased")
     weights = (r_mean - far_m) / (mean.reshape(-1) - far_m)
     w = float(weights.mean())
@@ -40,7 +55,35 @@ def one_update(ctx: RunContext, **roles: object) -> Update:
     ratio = float("nan")
     if abs(w) > 1e-4:  # Keras' default 0.99 leaves the new batch a weight of only 0.01
         ratio = float(((r_var - (1 - w) * far_v) / w / var_b.reshape(-1)).mean())
-    return Update(w, spread, ratio, ctx.values_per_channel(rank))
+    var_weight, tracks = var_update(r_var, far_v, var_b.reshape(-1), n)
+    return Update(w, spread, ratio, n, var_weight, tracks, tuple(weights.tolist()))
+
+
+def var_update(r_var: torch.Tensor, far_v: torch.Tensor, var_b: torch.Tensor, n: int) -> tuple[float, str]:
+    """The weight and the batch quantity that explain running_var's move in every channel.
+
+    Channels have different batch variances and different starting values, so only the
+    quantity the module really blends in gives one weight for all of them.
+    """
+    candidates = {
+        "unbiased": var_b * n / (n - 1),
+        "biased": var_b,
+        "std": var_b.sqrt(),
+        "unbiased std": (var_b * n / (n - 1)).sqrt(),
+    }
+    best: tuple[float, str, float] = (float("inf"), "other", float("nan"))
+    for name, quantity in candidates.items():
+        weights = (r_var - far_v) / (quantity - far_v)
+        spread = float(weights.max() - weights.min())
+        if spread < best[0]:
+            best = (spread, name, float(weights.mean()))
+    spread, name, weight = best
+    if abs(weight) <= 1e-3:
+        return weight, "unchanged"
+    return (weight, name.replace("unbiased std", "std")) if spread <= VAR_FIT_TOL * abs(weight) else (weight, "other")
+
+
+VAR_FIT_TOL = 1e-3
 
 
 @dataclass(frozen=True)
@@ -63,6 +106,31 @@ def first_step_weight(ctx: RunContext) -> float:
     """The new batch's weight in the first update of a default-built module (1 for a cumulative average)."""
     w = ctx.behaviour().new_weight
     return 1.0 if w is None else w
+
+
+@dataclass(frozen=True)
+class Cumulative:
+    weights: tuple[float, ...]  # the new batch's weight in running_mean at each step
+    error: str = ""  # why momentum=None could not be used
+
+
+def cumulative(ctx: RunContext) -> Cumulative:
+    """Three training steps with momentum=None from far-away running statistics."""
+    from bnconform.errors import UserCodeError
+
+    try:
+        prep = prepare(ctx, running=(FAR_MEANS, FAR_VARS), momentum=None)
+        weights = []
+        for step in range(3):
+            before = read(prep.discovery, prep.module, "running_mean").clone()  # read() may alias the buffer
+            x = ctx.input_with_stats(ctx.primary_rank, [m + step for m in BATCH_MEANS], BATCH_STDS, salt=55 + step)
+            forward(ctx, prep.module, x)
+            after = read(prep.discovery, prep.module, "running_mean")
+            mean, _ = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(x.dim()), "biased")
+            weights.append(float(((after - before) / (mean.reshape(-1) - before)).mean()))
+    except UserCodeError as error:
+        return Cumulative((), f"raised {error.detail}")
+    return Cumulative(tuple(weights))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from bnconform.context import RunContext
-from bnconform.probes.common import FAR_MEANS, FAR_VARS, forward, prepare
+from bnconform.probes.common import FAR_MEANS, FAR_VARS, Prepared, forward, per_channel, prepare
 from bnconform.reference import Behaviour, batch_statistics, count_over, train_forward
 
 STRUCTURE_TOL = 0.005  # structural hypotheses differ by >= 4 % on these inputs
@@ -41,31 +41,93 @@ class Structure:
     rank: int
     axes: tuple[int, ...] | None  # None: no hypothesis explains the output
     estimator: str  # "biased" | "unbiased" | "other" | "n/a"
-    source: str  # "batch" | "running" | "other"
+    source: str  # "batch" | "running" | "other" | "constant" (the output does not depend on the input)
     ratio: float  # observed variance / biased batch variance
     values_per_channel: int
+    shift: tuple[float, ...] = ()  # the per-channel mean the module normalized with
+    scale: tuple[float, ...] = ()  # the per-channel denominator it divided by
+    activation: str = ""  # "relu" when a fused ReLU clips the normalized output
+    batch_mean: tuple[float, ...] = ()
+
+
+WARMUP = ((4.0, -3.0, 1.5), (-2.0, 5.0, 0.5))  # batches before the measured one, far from it
 
 
 def structure(ctx: RunContext, rank: int) -> Structure:
-    """Which statistics normalize a training batch (gamma=1, beta=0, running stats far away)."""
-    prep = prepare(ctx, rank, gamma=[1.0], beta=[0.0], running=(FAR_MEANS, FAR_VARS))
+    """Which statistics normalize a training batch (gamma=1, beta=0, running stats far away).
+
+    Two warm-up steps come first: a module that normalizes with batch statistics only on its
+    first step (an EMA seeded by the first batch, or running statistics once initialised) is
+    caught on the measured third step (PROBING.md 6).
+    """
+    prep = prepare(ctx, rank, gamma=[1.0], beta=[0.0])
+    for i, means in enumerate(WARMUP):
+        forward(ctx, prep.module, ctx.input_with_stats(rank, list(means), [2.0, 0.5, 1.0], salt=25 + 2 * rank + i))
+    prep = reset_running(ctx, prep)
     x = ctx.input_with_stats(rank, [1.0, -2.0, 3.0], [1.0, 2.0, 1.5], salt=20 + rank)
     y = forward(ctx, prep.module, x)
     spec_axes = ctx.spec.axes_for_rank(rank)
     n = count_over(x, spec_axes)
-    fit = fit_per_channel(x, y, ctx.spec.channel_axis)
+    fit, activation = fit_with_activation(x, y, ctx.spec.channel_axis)
+    if not bool(torch.isfinite(fit.scale).all() and torch.isfinite(fit.shift).all()):
+        return Structure(rank, spec_axes, "n/a", "constant", float("nan"), n)  # y ignores x: nothing to solve
     if fit.residual > FIT_TOL:
         return Structure(rank, search_axes(ctx, x, y), "n/a", "other", float("nan"), n)
     mean, var_b = batch_statistics(x.double().cpu(), spec_axes, "biased")
     source = statistics_source(fit, mean.reshape(-1), len(fit.shift))
     ratio = float(((fit.scale.pow(2) - ctx.spec.eps) / var_b.reshape(-1)).mean())
     estimator = nearest_estimator(ratio, n) if source == "batch" else "n/a"
-    return Structure(rank, spec_axes, estimator, source, ratio, n)
+    return Structure(
+        rank, spec_axes, estimator, source, ratio, n,
+        tuple(fit.shift.tolist()), tuple(fit.scale.tolist()), activation, tuple(mean.reshape(-1).tolist()),
+    )
+
+
+def reset_running(ctx: RunContext, prep: Prepared) -> Prepared:
+    """Running statistics far from every batch again, so "running" and "batch" stay apart."""
+    found = prep.discovery
+    if found.has("running_mean") and found.has("running_var"):
+        try:
+            found.set(prep.module, "running_mean", per_channel(FAR_MEANS, ctx.channels))
+            found.set(prep.module, "running_var", per_channel(FAR_VARS, ctx.channels))
+        except (KeyError, ValueError, RuntimeError):
+            pass  # the statistics changed shape or kind in the warm-up: measured as they are
+    return prep
+
+
+def fit_with_activation(x: torch.Tensor, y: torch.Tensor, channel_axis: int) -> tuple[Fit, str]:
+    """The per-channel affine fit; when it fails and the output is clipped at exactly 0, the
+    fit of the unclipped part (a fused BatchNorm + ReLU normalizes correctly, then clips)."""
+    fit = fit_per_channel(x, y, channel_axis)
+    if fit.residual <= FIT_TOL:
+        return fit, ""
+    clipped = fit_clipped(x, y, channel_axis)
+    return (clipped, "relu") if clipped is not None else (fit, "")
+
+
+def fit_clipped(x: torch.Tensor, y: torch.Tensor, channel_axis: int) -> Fit | None:
+    xs = x.detach().double().cpu().movedim(channel_axis, 0).reshape(x.shape[channel_axis], -1)
+    ys = y.detach().double().cpu().movedim(channel_axis, 0).reshape(y.shape[channel_axis], -1)
+    if bool((ys < 0).any()) or not bool((ys == 0).any()):
+        return None
+    scales, shifts, worst = [], [], 0.0
+    for xc, yc in zip(xs, ys, strict=True):
+        keep = yc > 0
+        if int(keep.sum()) < 3:
+            return None
+        part = fit_per_channel(xc[keep][None], yc[keep][None], 0)
+        predicted = (xc - part.shift) / part.scale
+        if bool((predicted[~keep] > 1e-9).any()):
+            return None  # clipped where the affine part is positive: not a ReLU
+        scales.append(part.scale)
+        shifts.append(part.shift)
+        worst = max(worst, part.residual)
+    return Fit(torch.cat(scales), torch.cat(shifts), worst)
 
 
 def statistics_source(fit: Fit, batch_mean: torch.Tensor, channels: int) -> str:
     """Batch mean, or the running mean (before or after this step's update: a blend of both)."""
-    far = torch.tensor([FAR_MEANS[i % 3] for i in range(channels)], dtype=torch.float64)
+    far = per_channel(FAR_MEANS, channels)
     if torch.allclose(fit.shift, batch_mean, rtol=1e-3, atol=1e-3):
         return "batch"
     blend = (fit.shift - far) / (batch_mean - far)

@@ -1,0 +1,203 @@
+"""Input-domain discovery: which ranks, batch sizes and channel counts the class accepts.
+
+Asked by calling, never read from the class name (PROBING.md section 1): a subclass of
+torch.nn.BatchNorm2d, a functools.partial and a factory behave like their base. Every other
+probe then runs inside the discovered domain; the limits are findings of their own
+(input-rank-unsupported, batch-size-constraint) that block nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from bnconform.construct import DEFAULT
+from bnconform.context import RunContext, preferred_rank
+from bnconform.errors import UserCodeError
+from bnconform.probes.common import forward
+
+MEANS, STDS = [0.5, -1.0, 2.0], [1.0, 2.0, 0.5]
+BATCH_CANDIDATES = (1, 2, 3, 4, 6, 7, 8, 9)  # odd, even and prime sizes
+WIDE_CHANNELS = 11  # a second, larger channel count: C is honoured, not hard-coded
+NARROW_CHANNELS = 1
+RGB_CHANNELS = 3  # the channel count hard-coded constants assume
+
+
+@dataclass(frozen=True)
+class Domain:
+    """What a training-mode forward accepts, found by calling it."""
+
+    ranks: tuple[int, ...]  # accepted ranks
+    rejected: dict[int, str]  # rank -> why it was rejected
+    probe_rank: int
+    batch: int  # the batch size every probe uses
+    batch_rejected: dict[int, str] = field(default_factory=dict)  # N -> why (at probe_rank)
+    batch_constraint: str = ""  # "" or e.g. "training needs N divisible by 2"
+    channels: int = 5
+    channel_errors: dict[int, str] = field(default_factory=dict)  # other C -> why it failed
+    dtype: str = "float64"
+    float64_error: str = ""  # why float64 was not used, "" when it was
+
+    @property
+    def channels_honoured(self) -> bool:
+        return not self.channel_errors
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ranks": list(self.ranks),
+            "rejected": {str(r): why for r, why in self.rejected.items()},
+            "probe_rank": self.probe_rank,
+            "batch": {
+                "probe": self.batch,
+                "constraint": self.batch_constraint,
+                "rejected": {str(n): why for n, why in self.batch_rejected.items()},
+            },
+            "channels": {
+                "probe": self.channels,
+                "honoured": self.channels_honoured,
+                "rejected": {str(c): why for c, why in self.channel_errors.items()},
+            },
+            "dtype": self.dtype,
+        }
+
+    def summary(self) -> str:
+        parts = [f"accepts ranks {list(self.ranks)}"]
+        if self.batch_constraint:
+            parts.append(self.batch_constraint)
+        if self.channel_errors:
+            parts.append(f"fails with C in {sorted(self.channel_errors)}")
+        return "; ".join(parts)
+
+
+def discover_domain(ctx: RunContext) -> Domain:
+    """Ranks first (float64, else float32), then batch sizes and channel counts at the probe rank."""
+    first_error: UserCodeError | None = None
+    for dtype in (torch.float64, torch.float32):
+        ctx.dtype = dtype
+        accepted, rejected = rank_scan(ctx)
+        if accepted:
+            rank = preferred_rank(tuple(accepted))
+            batch = accepted[rank]
+            batch_rejected = batch_scan(ctx, rank)
+            return Domain(
+                ranks=tuple(sorted(accepted)),
+                rejected={r: str(error) for r, error in rejected.items()},
+                probe_rank=rank,
+                batch=batch,
+                batch_rejected=batch_rejected,
+                batch_constraint=constraint(batch_rejected, ctx.shape_sizes()),
+                channels=ctx.channels,
+                channel_errors=channel_scan(ctx, rank, batch),
+                dtype=str(dtype).removeprefix("torch."),
+                float64_error="" if first_error is None else str(first_error),
+            )
+        first_error = first_error or first_rejection(ctx, rejected)
+    ctx.dtype = torch.float64
+    assert first_error is not None
+    raise explain_channels(ctx, first_error)
+
+
+def rank_scan(ctx: RunContext) -> tuple[dict[int, int], dict[int, UserCodeError]]:
+    """rank -> an accepted batch size, and rank -> the error of the last batch size tried."""
+    accepted: dict[int, int] = {}
+    rejected: dict[int, UserCodeError] = {}
+    for rank in ctx.ranks:
+        error: UserCodeError | None = None
+        for batch in batches_to_try(ctx):
+            error = try_forward(ctx, rank, batch)
+            if error is None:
+                accepted[rank] = batch
+                break
+        if error is not None:
+            rejected[rank] = error
+    return accepted, rejected
+
+
+def batches_to_try(ctx: RunContext) -> tuple[int, ...]:
+    """The layout's batch first; then others, so a batch-size constraint is not a rank rejection."""
+    default = ctx.shape_sizes()["N"]
+    others = tuple(n for n in (4, 6, 8, 3) if n != default and n != ctx.channels)
+    return (default, *others[:2])
+
+
+def try_forward(ctx: RunContext, rank: int, batch: int, channels: int | None = None) -> UserCodeError | None:
+    """None when a training forward on this input returns a finite tensor of its shape, else the error."""
+    try:
+        x = ctx.input_with_stats(rank, MEANS, STDS, salt=10 + rank, batch=batch, channels=channels)
+        module = ctx.build(rank, channels=channels)
+        validate_output(x, forward(ctx, module, x))
+    except UserCodeError as error:
+        return error
+    return None
+
+
+def validate_output(x: torch.Tensor, y: torch.Tensor) -> None:
+    if y.shape != x.shape:
+        raise UserCodeError(
+            "train-mode forward", f"returned shape {tuple(y.shape)} for input {tuple(x.shape)}", "shape"
+        )
+    if not torch.isfinite(y).all():
+        raise UserCodeError("train-mode forward", "returned NaN or inf for a well-conditioned input", "nan")
+
+
+def first_rejection(ctx: RunContext, rejected: dict[int, UserCodeError]) -> UserCodeError:
+    rank = preferred_rank(tuple(rejected)) if rejected else preferred_rank(ctx.ranks)
+    error = rejected.get(rank) or UserCodeError("train-mode forward", "no rank to try", "raised")
+    x_shape = ctx.shape(rank, ctx.shape_sizes()["N"])
+    return UserCodeError(f"{error.what} on input {x_shape}", error.detail, error.kind)
+
+
+def explain_channels(ctx: RunContext, error: UserCodeError) -> UserCodeError:
+    """When nothing runs with the probe's C but everything runs with C=3, say a 3 is hard-coded."""
+    if ctx.channels == RGB_CHANNELS or ctx.builder.pinned("num_features") is not DEFAULT:
+        return error
+    rank = preferred_rank(ctx.ranks)
+    ctx.dtype = torch.float64
+    if try_forward(ctx, rank, ctx.shape_sizes()["N"], channels=RGB_CHANNELS) is not None:
+        return error
+    detail = (
+        f"{error.detail}; with {RGB_CHANNELS} channels instead of {ctx.channels} it runs:"
+        f" the channel count {RGB_CHANNELS} is hard-coded somewhere"
+    )
+    return UserCodeError(error.what, detail, error.kind)
+
+
+def batch_scan(ctx: RunContext, rank: int) -> dict[int, str]:
+    """N -> why training rejected it, at the probe rank (N=1 only where it is not batch-of-one)."""
+    rejected = {}
+    for batch in BATCH_CANDIDATES:
+        if batch == 1 and rank == 2:
+            continue  # one value per channel: the batch-size-one check's business
+        error = try_forward(ctx, rank, batch)
+        if error is not None:
+            rejected[batch] = str(error)
+    return rejected
+
+
+def constraint(rejected: dict[int, str], sizes: dict[str, int]) -> str:
+    """The simplest rule that separates accepted from rejected batch sizes."""
+    if not rejected:
+        return ""
+    tried = set(BATCH_CANDIDATES)
+    accepted = tried - set(rejected)
+    if not accepted:
+        return f"training rejects every batch size tried ({sorted(tried)})"
+    for k in (2, 3, 4, 8):
+        if all(n % k == 0 for n in accepted) and all(n % k for n in rejected):
+            return f"training needs N divisible by {k}"
+    if max(rejected) < min(accepted):
+        return f"training needs N >= {min(accepted)}"
+    return f"training rejects N in {sorted(rejected)}"
+
+
+def channel_scan(ctx: RunContext, rank: int, batch: int) -> dict[int, str]:
+    """C -> why a module built for C channels failed: one narrow and one wide channel count."""
+    if ctx.builder.pinned("num_features") is not DEFAULT:
+        return {}  # the user pinned C; other widths are not ours to try
+    errors = {}
+    for channels in (NARROW_CHANNELS, WIDE_CHANNELS):
+        error = try_forward(ctx, rank, batch, channels=channels)
+        if error is not None:
+            errors[channels] = str(error)
+    return errors
