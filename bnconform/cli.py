@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from bnconform import __version__
-from bnconform.bench import command as bench_command
 from bnconform.errors import UsageError
-from bnconform.options import CHECK_OPTIONS, FORMATS, csv_formats
+from bnconform.options import CHECK_OPTIONS, DISPLAY_OPTIONS, FORMATS, csv_formats
 
 
 class Parser(argparse.ArgumentParser):
@@ -30,7 +29,7 @@ def build_parser() -> Parser:
     check.add_argument("target", help="module:Name or path/to/file.py:Name")
     for option in CHECK_OPTIONS:
         check.add_argument(*option.flags, help=option.help, **option.kwargs)
-    bench_command.add_parser(commands)
+    add_display_options(check)
     commands.add_parser("specs", help="list the built-in specs")
     explain = commands.add_parser("explain", help="what a finding code means and how to fix it")
     explain.add_argument("code")
@@ -47,29 +46,43 @@ def build_parser() -> Parser:
     return parser
 
 
+def add_display_options(parser: argparse.ArgumentParser) -> None:
+    """-q / -v (exclusive) and --color: how the terminal summary looks (bnconform.present)."""
+    loudness = parser.add_mutually_exclusive_group()
+    for option in DISPLAY_OPTIONS:
+        target = loudness if option.flags[0] in ("-q", "-v") else parser
+        target.add_argument(*option.flags, help=option.help, **option.kwargs)
+
+
 def command_check(args: argparse.Namespace) -> int:
+    from bnconform import console, live
     from bnconform.api import run_check
     from bnconform.construct import parse_init
-    from bnconform.render import append_github_summary, write_reports
-    from bnconform.render.terminal import render as terminal
+    from bnconform.present import check_output_choice
 
-    result = run_check(
-        args.target,
-        spec=args.spec,
-        init=parse_init(args.init),
-        seed=args.seed,
-        device=args.device,
-        profile=args.profile,
-        ignore=args.ignore,
-        fail_on=args.fail_on,
-        timeout_s=args.timeout,
-    )
-    written = write_reports(result, Path(args.output), args.formats)
-    append_github_summary(result)
-    print(terminal(result))
-    for fmt, path in written.items():
-        print(f"wrote {fmt:5} {path}")
-    return int(result["summary"]["exit_code"])
+    check_output_choice(args)
+    console.keep_hypothesis_out_of_cwd()
+    progress = not getattr(args, "quiet", False) and console.is_tty(sys.stderr) and os.environ.get("TERM") != "dumb"
+    with live.showing(sys.stderr, enabled=progress):
+        result = run_check(
+            args.target,
+            spec=args.spec,
+            init=parse_init(args.init),
+            seed=args.seed,
+            device=args.device,
+            profile=args.profile,
+            ignore=args.ignore,
+            fail_on=args.fail_on,
+            timeout_s=args.timeout,
+        )
+        return show_result(args, result, Path(args.output))
+
+
+def show_result(args: argparse.Namespace, result: dict, out_dir: Path) -> int:
+    """Write one target's reports and print its summary; returns its exit code."""
+    from bnconform.present import present
+
+    return present(args, result, out_dir)
 
 
 def command_specs(_: argparse.Namespace) -> int:
@@ -121,26 +134,17 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"check": command_check, "specs": command_specs, "explain": command_explain, "report": command_report}
-COMMANDS["bench"] = bench_command.run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
+    """Exit codes: 0 pass, 1 findings at or above --fail-on, 2 bad input, 3 our bug, 130 Ctrl-C."""
+    from bnconform.console import guarded_main
+
+    def command() -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except UsageError as error:
-        print(f"bnconform: error: {error}", file=sys.stderr)
-        return UsageError.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Exception as error:  # noqa: BLE001 - a bug of ours: one line unless debugging
-        if os.environ.get("BNCONFORM_DEBUG"):
-            raise
-        print(
-            f"bnconform: internal error: {type(error).__name__}: {error} (set BNCONFORM_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
-        return 3
+
+    return guarded_main(command, UsageError, UsageError.exit_code)
 
 
 if __name__ == "__main__":

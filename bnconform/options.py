@@ -47,7 +47,11 @@ CHECK_OPTIONS: tuple[Option, ...] = (
         f"comma-separated report formats: {','.join(FORMATS)} (default: all)",
         {"type": csv_formats, "default": list(FORMATS), "dest": "formats"},
     ),
-    Option(("--output",), "directory for the reports (default: reports/)", {"default": "reports"}),
+    Option(
+        ("--output",),
+        "directory for the reports (default: reports/); '-' writes the JSON report to stdout instead",
+        {"default": "reports"},
+    ),
     Option(
         ("--ignore",),
         "waive a finding code (still reported, never fails the run); repeatable",
@@ -71,5 +75,22 @@ CHECK_OPTIONS: tuple[Option, ...] = (
         ("--max-time",),
         "seconds the whole check may take; past it the run stops and reports where (default: no limit)",
         {"type": float, "default": None, "dest": "max_time", "metavar": "SECONDS"},
+    ),
+)
+
+
+# Terminal display only: the CLI has them, the pytest plugin (which reuses CHECK_OPTIONS) does not.
+COLORS = ("auto", "always", "never")
+DISPLAY_OPTIONS: tuple[Option, ...] = (
+    Option(("-q", "--quiet"), "print the verdict line only", {"action": "store_true"}),
+    Option(
+        ("-v", "--verbose"),
+        "also list every check with its status and why it was skipped or blocked",
+        {"action": "store_true"},
+    ),
+    Option(
+        ("--color",),
+        "colour the terminal output: auto (a terminal, honouring NO_COLOR/FORCE_COLOR/PY_COLORS), always, never",
+        {"choices": COLORS, "default": "auto"},
     ),
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from bnconform.errors import UsageError
 
 Renderer = Callable[[Mapping[str, Any]], str]
+ErrorHandler = Callable[[Path, OSError], None]
 
 
 def _lazy(module: str) -> Renderer:
@@ -37,18 +39,34 @@ FORMATS: dict[str, tuple[Renderer, str]] = {
 }
 
 
-def write_reports(result: Mapping[str, Any], out_dir: Path, formats: list[str]) -> dict[str, Path]:
-    """Render `result` in each of `formats` into `out_dir`; returns format -> written path."""
+def write_reports(
+    result: Mapping[str, Any], out_dir: Path, formats: list[str], on_error: ErrorHandler | None = None
+) -> dict[str, Path]:
+    """Render `result` in each of `formats` into `out_dir`; returns format -> written path.
+
+    A report that cannot be written (a read-only folder, a full disk) is passed to
+    `on_error(path, error)` (default: a warning on stderr) and the others are still written:
+    the verdict must come out even when one file cannot.
+    """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise UsageError(
             f"unknown report format {unknown[0]!r}; valid formats: {', '.join(FORMATS)}")
+    report_error = on_error or _warn
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        report_error(out_dir, error)
+        return {}
     written: dict[str, Path] = {}
     for fmt in dict.fromkeys(formats):  # keep order, drop duplicates
         render, filename = FORMATS[fmt]
-        written[fmt] = _write(out_dir / filename, render(result))
+        text = render(result)
+        try:
+            written[fmt] = _write(out_dir / filename, text)
+        except OSError as error:
+            report_error(out_dir / filename, error)
     return written
 
 
@@ -107,12 +125,26 @@ def _check_folder(folder: Path, what: str) -> None:
         raise UsageError(f"{what} {str(folder)!r} is not writable ({str(existing)!r} refuses new files)")
 
 
-def append_github_summary(result: Mapping[str, Any]) -> Path | None:
-    """Append the Markdown report to $GITHUB_STEP_SUMMARY when it is set (GitHub Actions)."""
+def append_github_summary(result: Mapping[str, Any], on_error: ErrorHandler | None = None) -> Path | None:
+    """Append the Markdown report to $GITHUB_STEP_SUMMARY when it is set (GitHub Actions).
+
+    The Markdown badge reads the run's verdict (result["summary"]), like every other channel.
+    An unwritable summary file goes to `on_error` (default: a warning), never a crash.
+    """
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return None
     path = Path(target)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(FORMATS["md"][0](result) + "\n")
+    text = FORMATS["md"][0](result) + "\n"
+    try:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as error:
+        (on_error or _warn)(path, error)
+        return None
     return path
+
+
+def _warn(path: Path, error: OSError) -> None:
+    reason = error.strerror or str(error)
+    print(f"bnconform: warning: could not write {path}: {reason}", file=sys.stderr, flush=True)

@@ -1,7 +1,12 @@
 """JUnit XML: one <testsuite name="bnconform">, one <testcase> per check.
 
-Built with ElementTree (which escapes markup); characters that XML 1.0 forbids are
-stripped from result text first, so any class name or message yields parseable XML.
+The run's one verdict rule (result.summary(), set by --fail-on) decides what is a failure:
+a finding below --fail-on is reported in the testcase's <system-out>, never as a failure,
+so a JUnit viewer goes red exactly when the exit code does.
+
+Built with ElementTree (which escapes markup); control characters (which XML 1.0 forbids)
+and bidi overrides in result text are shown escaped first (render/sanitize.py), so any class
+name or message yields parseable, inert XML.
 """
 
 from __future__ import annotations
@@ -16,16 +21,28 @@ from bnconform.render import common as c
 def render(result: Mapping[str, Any]) -> str:
     """The JUnit XML document (UTF-8 declaration, indented)."""
     checks = c.items(result, "checks")
-    suite = ET.Element("testsuite", _suite_attrs(result, checks))
+    threshold = _threshold(result)
+    suite = ET.Element("testsuite", _suite_attrs(result, checks, threshold))
     _properties(ET.SubElement(suite, "properties"), result)
     for check in checks:
-        _testcase(suite, check)
+        _testcase(suite, check, threshold)
     ET.indent(suite)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, "unicode") + "\n"
 
 
-def _suite_attrs(result: Mapping[str, Any], checks: list[Mapping[str, Any]]) -> dict[str, str]:
-    outcome = [_outcome(ch) for ch in checks]
+def _threshold(result: Mapping[str, Any]) -> int:
+    """Rank of the lowest failing severity: the run's --fail-on (error when the file lacks it)."""
+    fail_on = c.text(c.section(result, "settings").get("fail_on"))
+    return c.severity_rank(fail_on if fail_on in c.SEVERITIES else "error")
+
+
+def _fails(finding: Mapping[str, Any], threshold: int) -> bool:
+    """The summary's rule for one finding: not waived, and at or above --fail-on."""
+    return not finding.get("waived") and c.severity_rank(finding.get("severity")) <= threshold
+
+
+def _suite_attrs(result: Mapping[str, Any], checks: list[Mapping[str, Any]], threshold: int) -> dict[str, str]:
+    outcome = [_outcome(ch, threshold) for ch in checks]
     duration = c.section(result, "summary").get("duration_s")
     if not isinstance(duration, int | float):
         duration = sum(_duration(ch) for ch in checks)
@@ -49,18 +66,23 @@ def _properties(props: ET.Element, result: Mapping[str, Any]) -> None:
         "torch": c.section(result, "environment").get("torch"),
         "bnconform": c.section(result, "tool").get("version"),
         "verdict": c.verdict(result),
+        "domain": c.domain_sentence(result),  # "" when the result has no domain section
+        "fail_on": c.section(result, "settings").get("fail_on"),
     }
     for name, value in values.items():
         ET.SubElement(props, "property", {"name": name, "value": c.one_line(value)})
 
 
-def _outcome(check: Mapping[str, Any]) -> str:
+def _outcome(check: Mapping[str, Any], threshold: int) -> str:
     """"failure" | "error" | "skipped" | "passed"; a failure whose findings are all waived
-    is reported as skipped so a waiver never turns a CI dashboard red."""
+    is reported as skipped so a waiver never turns a CI dashboard red, one whose findings are
+    below --fail-on as passed (its findings go to <system-out>)."""
     status = c.text(check.get("status"))
     if status == "failed":
-        found = [f for f in c.items(check, "findings")]
-        return "skipped" if found and all(f.get("waived") for f in found) else "failure"
+        found = c.items(check, "findings")
+        if found and all(f.get("waived") for f in found):
+            return "skipped"
+        return "failure" if not found or any(_fails(f, threshold) for f in found) else "passed"
     return {"errored": "error", "skipped": "skipped", "blocked": "skipped"}.get(status, "passed")
 
 
@@ -69,21 +91,25 @@ def _duration(check: Mapping[str, Any]) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
-def _testcase(suite: ET.Element, check: Mapping[str, Any]) -> None:
+def _testcase(suite: ET.Element, check: Mapping[str, Any], threshold: int) -> None:
     area = c.one_line(check.get("area")) or "checks"
     case = ET.SubElement(suite, "testcase", {
         "classname": f"bnconform.{area}", "name": c.one_line(check.get("id")),
         "time": f"{max(_duration(check), 0.0):.3f}",
     })
-    outcome = _outcome(check)
+    outcome = _outcome(check, threshold)
     if outcome == "failure":
-        _failure(case, check)
+        _failure(case, check, threshold)
     elif outcome == "error":
         el = ET.SubElement(case, "error", {"message": c.one_line(check.get("reason")) or "errored",
                                             "type": "errored"})
         el.text = c.text(check.get("reason"))
     elif outcome == "skipped":
         ET.SubElement(case, "skipped", {"message": _skip_message(check)})
+    below = [f for f in c.items(check, "findings") if not f.get("waived") and not _fails(f, threshold)]
+    if below:
+        ET.SubElement(case, "system-out").text = "\n\n".join(
+            ["reported, below --fail-on (does not fail the run):", *(_finding_text(f) for f in below)])
 
 
 def _skip_message(check: Mapping[str, Any]) -> str:
@@ -93,12 +119,14 @@ def _skip_message(check: Mapping[str, Any]) -> str:
     return c.one_line(check.get("reason")) or c.one_line(check.get("status"))
 
 
-def _failure(case: ET.Element, check: Mapping[str, Any]) -> None:
-    found = sorted((f for f in c.items(check, "findings") if not f.get("waived")),
+def _failure(case: ET.Element, check: Mapping[str, Any], threshold: int) -> None:
+    found = sorted((f for f in c.items(check, "findings") if _fails(f, threshold)),
                    key=lambda f: c.severity_rank(f.get("severity")))
     first = found[0] if found else {}
     code = c.one_line(first.get("code") or check.get("id"))
     message = c.one_line(first.get("message") or check.get("reason") or "failed")
+    cause = c.one_line(first.get("caused_by"))
+    message += f" (a consequence of {cause})" if cause else ""
     el = ET.SubElement(case, "failure", {"message": f"{code}: {message}", "type": code})
     el.text = "\n\n".join(_finding_text(f) for f in found) or c.text(check.get("reason"))
 
@@ -106,6 +134,10 @@ def _failure(case: ET.Element, check: Mapping[str, Any]) -> None:
 def _finding_text(f: Mapping[str, Any]) -> str:
     lines = [f"[{c.one_line(f.get('severity'))}] {c.one_line(f.get('code'))}: "
              f"{c.one_line(f.get('message'))}"]
+    if c.text(f.get("caused_by")).strip():  # folded under its root cause (bnconform.diagnosis)
+        lines.append(f"caused by: {c.one_line(f.get('caused_by'))} (fix that first)")
+    if c.consequence_line(c.items(f, "consequences")):
+        lines.append(c.consequence_line(c.items(f, "consequences")))
     for label, key in (("expected", "expected"), ("observed", "observed"), ("device", "device"),
                        ("why", "why"), ("hint", "hint")):
         if c.text(f.get(key)).strip():
