@@ -53,11 +53,13 @@ CONSEQUENCES: dict[str, tuple[str, ...]] = {
     # A class that never creates running statistics has to normalize eval with batch ones,
     # and has nothing to save, move or follow through a sequence.
     "running-stats-missing": ("eval-uses-batch-stats", "output-mismatch", *_REGISTRATION_SYMPTOMS),
-    # Deciding the mode from grad mode flips train/eval behaviour under no_grad/with grad.
+    # Deciding the mode from grad mode flips train/eval behaviour under no_grad/with grad,
+    # in every probe that runs eval with grad enabled.
     "mode-follows-grad": ("eval-uses-batch-stats", "eval-updates-running-stats", "gradcheck",
-                          "output-mismatch", "sequence-mismatch"),
-    # Training normalized with running/EMA statistics: every output-based comparison differs.
-    "train-uses-running-stats": _OUTPUT_SYMPTOMS,
+                          *_OUTPUT_SYMPTOMS),
+    # Training normalized with running/EMA statistics: every output-based comparison differs,
+    # and a forward that reads statistics it also updates has no consistent backward.
+    "train-uses-running-stats": (*_OUTPUT_SYMPTOMS, "gradcheck"),
     # Eval normalized with batch statistics: eval outputs differ everywhere they are compared.
     "eval-uses-batch-stats": _OUTPUT_SYMPTOMS,
     # The normalization itself differs: the outputs and everything compared with them.
@@ -74,8 +76,9 @@ CONSEQUENCES: dict[str, tuple[str, ...]] = {
     "momentum-ignored": _RUNNING_SYMPTOMS,
     "momentum-default": _RUNNING_SYMPTOMS,
     "running-var-estimator": _RUNNING_SYMPTOMS,
-    # Eval that updates the statistics changes them where the reference does not.
-    "eval-updates-running-stats": ("sequence-mismatch", "device-parity"),
+    # Eval that updates the statistics changes them where the reference does not, and between
+    # the evaluations of a finite-difference gradient check.
+    "eval-updates-running-stats": ("sequence-mismatch", "device-parity", "gradcheck"),
     # Wrong initial statistics differ from the first step of every sequence.
     "running-stats-init": ("sequence-mismatch",),
     # Mis-shaped statistics (e.g. (1, C, 1, 1), or a shape that drifts after a step) do not
@@ -94,8 +97,9 @@ CONSEQUENCES: dict[str, tuple[str, ...]] = {
     "unstable-variance": ("output-mismatch", "dtype-support", "device-parity", "grad-mismatch"),
     # A state_dict that does not round-trip breaks the reload step of a sequence.
     "state-dict": ("sequence-mismatch",),
-    # A backward that disagrees with its own forward gives wrong gradients.
-    "gradcheck": ("grad-mismatch",),
+    # Gradients that differ from the reference's: a backward that also disagrees with its own
+    # forward (gradcheck) is the same defect seen from the other side.
+    "grad-mismatch": ("gradcheck",),
     # Wrong outputs give wrong gradients and differ in every other comparison too.
     "output-mismatch": ("grad-mismatch", "sequence-mismatch", "dtype-support", "device-parity",
                         "non-contiguous", "memory-format"),
@@ -103,6 +107,13 @@ CONSEQUENCES: dict[str, tuple[str, ...]] = {
     "device-transfer": ("device-parity",),
     # A class that breaks on strided input also breaks on channels_last.
     "non-contiguous": ("memory-format",),
+    # SyncBatchNorm (bnconform.distributed): statistics not shared, or shared with the wrong
+    # weights or counts, also leave the ranks' running statistics apart and differ from the
+    # full-batch reference; so do gradients that miss the global statistics.
+    "sync-not-synchronized": ("sync-running-stats-diverge", "sync-grad", "sync-mismatch"),
+    "sync-stats-local-count": ("sync-running-stats-diverge", "sync-grad", "sync-mismatch"),
+    "sync-grad": ("sync-mismatch",),
+    "sync-running-stats-diverge": ("sync-mismatch",),
 }
 
 

@@ -125,8 +125,8 @@ def dtype_support(ctx: RunContext) -> Verdict:
     " the network with wrong gradients; grad-mismatch only compares one training step with the reference.",
     hint="Run torch.autograd.gradcheck on your function in float64 for train and eval mode; fix the"
     " backward formula it reports (or drop the custom backward and let autograd differentiate).",
-    # Measurable only when repeated forwards see the same module: a class whose mode follows grad
-    # mode or whose eval updates its statistics changes between the finite-difference evaluations.
+    # A class whose mode follows grad mode, or whose eval updates its statistics, changes between
+    # the finite-difference evaluations: bnconform.diagnosis lists a failure here under those.
     requires=("forward-failed",),
 )
 def gradcheck(ctx: RunContext) -> Verdict:
