@@ -51,7 +51,8 @@ def _check(case: DeepCase) -> dict[str, Any]:
 
 def _assert_fires_alone(case: DeepCase, result: dict[str, Any]) -> None:
     codes = {f["code"] for f in result["findings"]}
-    errors = {f["code"] for f in result["findings"] if f["severity"] == "error" and f.get("caused_by") != case.expected_code}
+    errors = {f["code"] for f in result["findings"]
+              if f["severity"] == "error" and f.get("caused_by") != case.expected_code}  # its consequences are related
     assert case.expected_code in codes, f"{case.expected_code} not reported:\n{_describe(result)}"
     unrelated = sorted(errors - {case.expected_code})
     assert not unrelated, f"unrelated errors {unrelated}:\n{_describe(result)}"
