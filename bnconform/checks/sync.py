@@ -2,7 +2,8 @@
 
 These checks judge the outcome of a multi-process run (bnconform.distributed). In an
 ordinary single-process run there is none: every check here is skipped with the reason,
-never passed. They require only each other, so a single-process run never blocks them.
+never passed. They require only the gate sync-rank-failed (a rank that did not finish leaves
+nothing to compare); consequences of one sync defect are folded under it by diagnosis.py.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ check(
 
 check(
     "sync-stats-local-count", area="distributed", severity="error",
-    requires=("sync-rank-failed", "sync-not-synchronized"),
+    requires=("sync-rank-failed",),
     title="Global statistics weight ranks by their sample count; the unbiased correction uses the global count",
     why="With uneven shards (the last batch of an epoch, drop_last=False) an equal-weight average of per-rank "
     "statistics is not the batch's statistics, and n_rank/(n_rank - 1) inflates the running variance.",
@@ -72,7 +73,7 @@ check(
 
 check(
     "sync-grad", area="distributed", severity="error",
-    requires=("sync-rank-failed", "sync-not-synchronized"),
+    requires=("sync-rank-failed",),
     title="Gradients flow through the global statistics (differentiable collectives)",
     why="dist.all_reduce is not differentiable: statistics reduced with it are constants to autograd, so "
     "input gradients miss the mean/variance terms and training diverges from single-device training.",
@@ -82,7 +83,7 @@ check(
 
 check(
     "sync-running-stats-diverge", area="distributed", severity="error",
-    requires=("sync-rank-failed", "sync-not-synchronized"),
+    requires=("sync-rank-failed",),
     title="Every rank ends with the same running statistics and num_batches_tracked",
     why="Checkpoints are saved from rank 0 and evaluation runs on any rank: running statistics that differ "
     "between ranks make evaluation depend on which rank did it.",
@@ -92,7 +93,7 @@ check(
 
 check(
     "sync-mismatch", area="distributed", severity="error",
-    requires=("sync-rank-failed", "sync-not-synchronized"),
+    requires=("sync-rank-failed",),
     title="Each rank's outputs, gradients and running statistics match the full-batch reference",
     why="Distributed training must compute what one BatchNorm computes on the whole global batch.",
     hint="Compare the reduced statistics with the full batch's on one channel; the report's per-rank table "

@@ -40,9 +40,14 @@ class Gathered:
     launcher: str = "spawn"
 
 
+def running_s(world_size: int, timeout_s: float) -> float:
+    """Once every rank is up: each scenario's build and watched step, twice over (a peer's hang
+    plus its own), and a margin."""
+    return len(scenarios(world_size)) * 2 * (timeout_s * 2.5 + 1) + 15
+
+
 def deadline_s(world_size: int, timeout_s: float) -> float:
-    """Startup, then every scenario's watched step twice over (a peer's hang plus its own)."""
-    return STARTUP_S + len(scenarios(world_size)) * 2 * (timeout_s * 1.5 + 1) + 30
+    return STARTUP_S + running_s(world_size, timeout_s)
 
 
 def spawn(config: dict[str, Any], world_size: int, timeout_s: float) -> Gathered:
@@ -81,8 +86,11 @@ def watch(store: dist.Store, procs: list[subprocess.Popen[bytes]], timeout_s: fl
     (its peers then fail in a collective within the collective timeout and report)."""
     world = len(procs)
     deadline = time.monotonic() + deadline_s(world, timeout_s)
+    ready = [f"ready/{r}" for r in range(world)]
     records: dict[int, dict[str, Any]] = {}
     while len(records) < world and time.monotonic() < deadline:
+        if ready and store.check(ready):  # all imported and joined: the short budget starts now
+            deadline, ready = min(deadline, time.monotonic() + running_s(world, timeout_s)), []
         records = collected(store, world)
         silent_dead = [r for r, p in enumerate(procs) if p.poll() is not None and r not in records]
         if silent_dead:

@@ -1,9 +1,8 @@
 """The sync checks' judgements, from an Outcome (the registration is in checks/sync.py).
 
-Order matters and is enforced by `requires`: a failed rank explains everything; a class
-that does not synchronise at all explains every mismatch; wrong weighting or counts
-explain diverging running statistics; only what no specific code explains is
-`sync-mismatch`.
+A failed rank is a gate (`requires`): nothing else is judged. The others measure each
+property on its own; diagnosis.py folds the consequences (diverging running statistics,
+`sync-mismatch`) under the specific cause (not synchronized, wrong weights or counts).
 """
 
 from __future__ import annotations
