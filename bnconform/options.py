@@ -72,6 +72,18 @@ CHECK_OPTIONS: tuple[Option, ...] = (
         {"type": float, "default": 10.0},
     ),
     Option(
+        ("--world-size",),
+        "SyncBatchNorm checks: spawn N >= 2 processes with torch.distributed (gloo on the CPU; nccl with"
+        " --device cuda when every rank has a GPU) and compare every rank with the full-batch reference",
+        {"type": int, "default": None, "dest": "world_size", "metavar": "N"},
+    ),
+    Option(
+        ("--distributed",),
+        "SyncBatchNorm checks under a launcher (torchrun, SLURM): join the process group its RANK,"
+        " WORLD_SIZE, MASTER_ADDR and MASTER_PORT describe; rank 0 writes the reports, all ranks exit alike",
+        {"action": "store_true"},
+    ),
+    Option(
         ("--max-time",),
         "seconds the whole check may take; past it the run stops and reports where (default: no limit)",
         {"type": float, "default": None, "dest": "max_time", "metavar": "SECONDS"},
