@@ -196,6 +196,8 @@ def test_external_launcher_where_rank_0_hosts_the_store(tmp_path: Path) -> None:
     ({"world_size": 1}, "must be an integer >= 2"),
     ({"world_size": 2, "distributed": True}, "exclude each other"),
     ({"distributed": True}, "RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT not set"),
+    pytest.param({"world_size": 2, "device": "cuda"}, "nccl needs one GPU per rank", marks=pytest.mark.skipif(
+        __import__("torch").cuda.device_count() >= 2, reason="this machine has a GPU per rank")),
 ])
 def test_bad_distributed_options_are_usage_errors(options: dict[str, Any], message: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
