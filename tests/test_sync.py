@@ -104,6 +104,22 @@ def test_each_broken_variant_fires_exactly_its_code(module: str) -> None:
     assert f"--world-size N: {VARIANTS[module]}." in doc  # the docstring names the same code
 
 
+def test_a_single_process_bug_is_not_reported_again_as_a_sync_finding(tmp_path: Path) -> None:
+    """eps outside the square root, synchronised correctly: the ordinary checks own the bug;
+    the ranks are held to what the class computes in one process, and agree with it."""
+    target = tmp_path / "eps_sync.py"
+    target.write_text(
+        "import torch\nfrom tests.corpus.sync.syncbn import SyncBatchNorm as Correct\n"
+        "class SyncBatchNorm(Correct):\n"
+        "    def _normalize(self, xf, mean, var):\n"
+        "        return (xf - mean) / (torch.sqrt(var) + self.eps)\n"
+    )
+    result = run_check(f"{target}:SyncBatchNorm", world_size=2, timeout_s=4.0)
+    assert {c["status"] for c in sync_checks(result).values()} == {"passed"}
+    assert result["distributed"]["baseline"]["output"] == "class (single process)"
+    assert result["summary"]["verdict"] == "fail"  # reported, by the single-process checks
+
+
 def test_hanging_rank_is_a_finding_with_its_stack_and_leaves_no_process() -> None:
     result = distributed_run("tests.corpus.sync.sync_rank_skips_collective:SyncBatchNorm")
     (finding,) = [f for f in result["findings"] if f["code"] == "sync-rank-failed"]

@@ -47,13 +47,7 @@ def expectations(ctx: RunContext, world_size: int, timeout_s: float) -> list[Exp
 def expect(ctx: RunContext, scenario: Scenario, index: int, world_size: int, timeout_s: float) -> Expected:
     spec = reference(ctx, scenario, index)
     batch = global_batch(ctx, scenario, index)
-    own = own_run(ctx, batch.x, batch.grad, timeout_s)
-    chosen, baseline = {}, {}
-    for key, value in spec.items():
-        differs = own is not None and own.get(key) is not None and value is not None \
-            and relative_error(own[key], value) > TOL
-        chosen[key] = own[key] if differs else value
-        baseline[key] = "class (single process)" if differs else "spec"
+    chosen, baseline = choose(spec, own_run(ctx, batch.x, batch.grad, timeout_s))
     cuts = [scenario.bounds(r) for r in range(world_size)]
     shard_runs = [own_run(ctx, *batch.shard(scenario, r), timeout_s) for r in range(world_size)]
     return Expected(
@@ -67,6 +61,18 @@ def expect(ctx: RunContext, scenario: Scenario, index: int, world_size: int, tim
         local_count_var=[local_count_var(ctx, scenario, index, r) for r in range(world_size)],
         baseline={k: v for k, v in baseline.items() if k not in ("rows", "nbt")},
     )
+
+
+def choose(spec: dict, own: dict | None) -> tuple[dict, dict[str, str]]:
+    """Per quantity: the spec's value, or the class's own single-process value where that
+    already differs from the spec (an ordinary finding, not a distributed one)."""
+    chosen, baseline = {}, {}
+    for key, value in spec.items():
+        mine = None if own is None else own.get(key)
+        differs = mine is not None and value is not None and relative_error(mine, value) > TOL
+        chosen[key] = mine if differs else value
+        baseline[key] = "class (single process)" if differs else "spec"
+    return chosen, baseline
 
 
 def slice_rows(values: torch.Tensor, rows: int, start: int, stop: int) -> torch.Tensor:
