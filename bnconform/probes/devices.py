@@ -15,7 +15,7 @@ from typing import TypeVar
 import torch
 
 from bnconform.context import RunContext, describe_exception, materialized
-from bnconform.discover import Discovery, discover
+from bnconform.discover import Discovery
 from bnconform.errors import UserCodeError
 from bnconform.probes.common import BETA, FAR_MEANS, FAR_VARS, GAMMA, per_channel, read
 from bnconform.reference import RunningState, eval_forward, train_forward
@@ -108,8 +108,10 @@ def build_raw(ctx: RunContext, device: str, dtype: torch.dtype, *, convert: bool
 def prepared_raw(ctx: RunContext, device: str, dtype: torch.dtype,
                  rank: int | None = None) -> tuple[torch.nn.Module, Discovery]:
     """A module with gamma/beta and running statistics set to the probes' non-trivial values."""
+    from bnconform.probes.basics import found_tensors
+
     module = build_raw(ctx, device, dtype, rank=rank)
-    found = step("inspecting the module", discover, module, ctx.channels)
+    found = ctx.probe(found_tensors)  # the slots every probe uses, by name or by behaviour
     for role, values in (("weight", GAMMA), ("bias", BETA), ("running_mean", FAR_MEANS), ("running_var", FAR_VARS)):
         if found.has(role):
             found.set(module, role, per_channel(values, ctx.channels))
@@ -144,8 +146,10 @@ def snapshot(found: Discovery, module: torch.nn.Module, role: str) -> torch.Tens
 
 def forward_problems(ctx: RunContext, module: torch.nn.Module, x: torch.Tensor, label: str) -> list[str]:
     """Train and eval forward on `x`: raising, or an output on another device/dtype, is a problem."""
+    from bnconform.probes.basics import found_tensors
+
     problems = []
-    found = step("inspecting the module", discover, module, ctx.channels)
+    found = ctx.probe(found_tensors)
     for train in (True, False):
         mode = "train" if train else "eval"
         try:
