@@ -11,6 +11,7 @@ import pytest
 
 from bnconform import console, progress
 from bnconform.live import CLEAR, ProgressLine, progress_line
+from bnconform.render import common as c
 from bnconform.render import terminal
 
 DATA = Path(__file__).parent / "data"
@@ -32,6 +33,8 @@ def test_lines_fit_the_width_on_a_terminal() -> None:
         text = terminal.render(with_long_message(), width=width)
         assert max(len(line) for line in text.splitlines()) <= width
         assert "…" in text
+        # the counts wrap instead of being cut: no number is lost on a narrow terminal
+        assert c.count_line(with_long_message()) in " ".join(text.split())
 
 
 def test_full_text_when_piped() -> None:

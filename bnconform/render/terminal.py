@@ -12,6 +12,7 @@ status (and the reason of a skip or block).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,8 +40,10 @@ def render(result: Mapping[str, Any], *, width: int | None = 100, color: bool = 
         findings = c.active_findings(result)
         if findings:
             lines += [[], *_finding_lines(findings)]
-        lines += [[], [(c.count_line(result), "")]]
-        lines += [[(sentence, "")] for sentence in _notes(result, findings)]
+        lines.append([])
+        for sentence in (c.count_line(result), *_notes(result, findings)):
+            # Sentences wrap (a cut count line would hide numbers); table rows are cut instead.
+            lines += [[(part, "")] for part in _wrap(sentence, width)]
     return "\n".join(_show(_fit(line, width), color) for line in lines) + "\n"
 
 
@@ -103,6 +106,10 @@ def _notes(result: Mapping[str, Any], findings: list[Mapping[str, Any]]) -> list
         if below:
             notes.append(f"Findings below --fail-on {fail_on} are reported; they do not fail the run.")
     return notes
+
+
+def _wrap(sentence: str, width: int | None) -> list[str]:
+    return [sentence] if width is None else textwrap.wrap(sentence, width) or [""]
 
 
 def _fit(line: Line, width: int | None) -> Line:
