@@ -78,6 +78,8 @@ class Discovery:
         if current is None:
             raise KeyError(f"{slot.name} is no longer a tensor on {type(module).__name__}")
         if values.numel() != current.numel():
+            if current.numel() == 1 and slot.role in RUNNING:
+                return  # one statistic for all channels: left as it is; checks say it is not per channel
             raise ValueError(f"{slot.name} holds {current.numel()} values, got {values.numel()}")
         new = values.detach().reshape(current.shape).to(current.device, current.dtype)
         if slot.kind == "attribute":
@@ -166,6 +168,8 @@ def _kind_rank(role: str, kind: str) -> int:
 def _fits(role: str, tensor: torch.Tensor, num_features: int) -> bool:
     if role == "num_batches_tracked":
         return tensor.numel() == 1
+    if role in RUNNING and tensor.numel() == 1 and tensor.is_floating_point():
+        return True  # one statistic for every channel: found, and reported as misshapen
     return tensor.numel() == num_features
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bnconform.context import RunContext
-from bnconform.probes import modes
+from bnconform.probes import modes, running
 from bnconform.registry import Verdict, check, failed, passed, skipped
 from bnconform.repro import attr, axes_expr, snippet
 
@@ -33,6 +33,8 @@ def eval_repro(ctx: RunContext) -> str:
     requires=RUNNING,
 )
 def mode_follows_grad(ctx: RunContext) -> Verdict:
+    if reason := ctx.probe(running.running_layout):
+        return skipped(f"cannot be measured: {reason}")
     obs = ctx.probe(modes.modes)
     problems = []
     if obs.train_grad.uses != obs.train_no_grad.uses:
@@ -72,6 +74,8 @@ def mode_follows_grad(ctx: RunContext) -> Verdict:
     requires=RUNNING,
 )
 def eval_uses_batch_stats(ctx: RunContext) -> Verdict:
+    if reason := ctx.probe(running.running_layout):
+        return skipped(f"cannot be measured: {reason}")
     obs = ctx.probe(modes.modes)
     uses = obs.eval_no_grad.uses
     if uses == ctx.spec.eval_uses:
@@ -97,6 +101,8 @@ def eval_uses_batch_stats(ctx: RunContext) -> Verdict:
     requires=RUNNING,
 )
 def eval_updates_running_stats(ctx: RunContext) -> Verdict:
+    if reason := ctx.probe(running.running_layout):
+        return skipped(f"cannot be measured: {reason}")
     obs = ctx.probe(modes.modes)
     updated = [
         label for label, run in (("with grad", obs.eval_grad), ("under no_grad", obs.eval_no_grad)) if run.updates

@@ -18,6 +18,8 @@ def describe_axes(axes: tuple[int, ...] | None, rank: int, channel_axis: int) ->
     names = axis_names(rank, channel_axis)
     kept = [names[a] for a in range(rank) if a not in axes]
     label = f"over ({', '.join(names[a] for a in axes)})"
+    if not kept:
+        return f"{label}: one mean and variance shared by every channel"
     if kept == [names[channel_axis % rank]]:
         return f"{label}: per channel"
     if 0 not in axes:

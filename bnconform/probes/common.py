@@ -60,10 +60,16 @@ def prepare(
     for role, values in (("weight", gamma), ("bias", beta)):
         if values is not None and found.has(role):
             found.set(module, role, per_channel(values, c))
-    if running is not None and found.has("running_mean") and found.has("running_var"):
+    if running is not None and per_channel_running(found, module, c):
         found.set(module, "running_mean", per_channel(running[0], c))
         found.set(module, "running_var", per_channel(running[1], c))
     return Prepared(module, found)
+
+
+def per_channel_running(found: Discovery, module: torch.nn.Module, channels: int) -> bool:
+    """Both running statistics exist and hold one value per channel (else nothing is set)."""
+    tensors = [found.get(module, role) for role in ("running_mean", "running_var")]
+    return all(t is not None and t.numel() == channels for t in tensors)
 
 
 def read(found: Discovery, module: torch.nn.Module, role: str) -> torch.Tensor | None:

@@ -108,6 +108,19 @@ def first_step_weight(ctx: RunContext) -> float:
     return 1.0 if w is None else w
 
 
+def running_layout(ctx: RunContext) -> str:
+    """"" when running_mean and running_var hold one value per channel, else what they hold."""
+    from bnconform.probes.basics import found_tensors
+
+    found, module = ctx.probe(found_tensors), ctx.build()
+    sizes = {role: found.get(module, role) for role in ("running_mean", "running_var")}
+    odd = {role: tuple(t.shape) for role, t in sizes.items() if t is not None and t.numel() != ctx.channels}
+    if not odd:
+        return ""
+    held = ", ".join(f"{role} has shape {shape}" for role, shape in odd.items())
+    return f"the running statistics are not per channel ({held}; C = {ctx.channels})"
+
+
 @dataclass(frozen=True)
 class Cumulative:
     weights: tuple[float, ...]  # the new batch's weight in running_mean at each step

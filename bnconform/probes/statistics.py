@@ -75,6 +75,12 @@ def structure(ctx: RunContext, rank: int) -> Structure:
         return Structure(rank, search_axes(ctx, x, y), "n/a", "other", float("nan"), n)
     mean, var_b = batch_statistics(x.double().cpu(), spec_axes, "biased")
     source = statistics_source(fit, mean.reshape(-1), len(fit.shift))
+    if source == "other":
+        # Per channel affine, but not with this channel's statistics: statistics over other
+        # axes (one global mean, say) explain that before "other statistics" does.
+        axes = search_axes(ctx, x, y)
+        if axes is not None and axes != spec_axes:
+            return Structure(rank, axes, "n/a", "batch", float("nan"), count_over(x, axes))
     ratio = float(((fit.scale.pow(2) - ctx.spec.eps) / var_b.reshape(-1)).mean())
     estimator = nearest_estimator(ratio, n) if source == "batch" else "n/a"
     return Structure(
