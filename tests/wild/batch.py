@@ -42,11 +42,26 @@ class PairedBatchNorm(nn.Module):
                 self.num_batches_tracked += 1
                 m = new_weight(self.momentum, self.num_batches_tracked)
                 self.running_mean.mul_(1 - m).add_(m * mean)
-                self.running_var.mul_(1 - m).add_(m * var * n / (n - 1))
+                self.running_var.mul_(1 - m).add_(m * self._running_var_sample(var, n))
         else:
             mean, var = self.running_mean, self.running_var
         y = (xf - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
         return (y * self.weight.view(shape) + self.bias.view(shape)).to(x.dtype)
+
+
+    def _running_var_sample(self, var, n):
+        return var * n / (n - 1)
+
+
+class PairedBiasedBatchNorm(PairedBatchNorm):
+    """The same pairing layer with a second bug: running_var follows the biased variance.
+    A batch constraint must not hide other findings."""
+
+    EXPECTED = {"batch-size-constraint", "running-var-estimator"}
+    FALSE = CONSTRAINT_FALSE - {"running-var-estimator"} | {"reduction-axes", "dtype-support"}
+
+    def _running_var_sample(self, var, n):
+        return var
 
 
 class GhostBatchNorm(nn.Module):

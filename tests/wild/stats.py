@@ -182,10 +182,11 @@ class EvalBatchStatsBatchNorm(_TorchLike):
 
 class EmaInTrainingBatchNorm(_TorchLike):
     """Updates first, then normalizes with the freshly updated running statistics in
-    training too (step 1 from 0/1 looks almost like nothing; later steps show it)."""
+    training too (step 1 from 0/1 looks almost like nothing; later steps show it). Its
+    half-precision weakness is real: training reads running_var from a float16 buffer."""
 
     EXPECTED = {"train-uses-running-stats"}
-    FALSE = SEMANTIC | {"eps-default", "unstable-variance", "reduction-axes",
+    FALSE = STRUCTURE | {"eps-default", "unstable-variance", "reduction-axes",
                          "momentum-inverted", "running-var-estimator"}
 
     def train_stats(self, xf):
