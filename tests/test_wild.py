@@ -29,7 +29,8 @@ class WildCase(NamedTuple):
 
 
 def collect() -> list[WildCase]:
-    """Every object in tests/wild/* that declares EXPECTED in its own namespace."""
+    """Every object in tests/wild/* that declares EXPECTED in its own namespace (SPEC and INIT
+    are inherited: a subclass is judged like its base unless it says otherwise)."""
     cases = []
     for info in pkgutil.iter_modules(tests.wild.__path__):
         if info.name.startswith("_"):
@@ -41,7 +42,7 @@ def collect() -> list[WildCase]:
                 continue
             cases.append(WildCase(
                 f"tests.wild.{info.name}:{name}", frozenset(own["EXPECTED"]),
-                frozenset(own.get("FALSE", ())), own.get("SPEC", "pytorch"), own.get("INIT"),
+                frozenset(own.get("FALSE", ())), getattr(obj, "SPEC", "pytorch"), getattr(obj, "INIT", None),
             ))
     return cases
 

@@ -35,6 +35,35 @@ class FrozenBatchNorm2d(nn.Module):
         return (working(x) * scale.view(shape) + shift.view(shape)).to(x.dtype)
 
 
+class FrozenBatchNorm2dUnderFrozen(FrozenBatchNorm2d):
+    """The same frozen layer judged by the frozen spec (fixed statistics in both modes, buffers
+    for gamma/beta, no counter): correct by that convention, so clean."""
+
+    EXPECTED: set[str] = set()
+    FALSE = {"affine-params", "train-uses-running-stats", "running-stats-not-updated",
+             "batch-size-one", "num-batches-tracked", "forward-failed", "input-rank-unsupported"}
+    SPEC = "frozen"
+
+
+class FrozenBatchNorm2dNoEps(FrozenBatchNorm2dUnderFrozen):
+    """The early detection-codebase version: `scale = weight * running_var.rsqrt()`, no eps at
+    all (NaN/inf for a zero running_var in a checkpoint). Under the frozen spec the one true
+    finding is the missing eps: it adds 0 where the spec adds 1e-5 (eps-default; a reader
+    could also file it under eps-placement, but nothing is added anywhere)."""
+
+    EXPECTED = {"eps-default"}
+    FALSE = FrozenBatchNorm2dUnderFrozen.FALSE | {"eps-ignored", "unstable-variance", "reduction-axes"}
+
+    def __init__(self, n):
+        super().__init__(n, eps=0.0)
+
+    def forward(self, x):
+        scale = self.weight * self.running_var.rsqrt()
+        shift = self.bias - self.running_mean * scale
+        shape = per_channel(x)
+        return (working(x) * scale.view(shape) + shift.view(shape)).to(x.dtype)
+
+
 class BatchRenorm(nn.Module):
     """Batch Renormalization with the paper's final clipping (r_max=3, d_max=5): in training
     x_hat = (x - mu_B)/sigma_B * r + d with r = sigma_B/sigma, d = (mu_B - mu)/sigma (no
