@@ -167,6 +167,10 @@ def mismatch(
     comparison: Comparison = failure["comparison"]
     worst = float((comparison.observed - comparison.expected).abs().max())
     after = f" even with {', '.join(unexplained_after)} as measured" if unexplained_after else ""
+    from bnconform.probes.model import fused_relu
+
+    if fused_relu(ctx):
+        after += " (the output is clipped at 0: an activation is fused into the layer)"
     return failed(
         f"Training output differs from the reference{after} on the minimal input {described}",
         expected="output within the spec's tolerance of the reference",

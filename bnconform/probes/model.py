@@ -33,8 +33,26 @@ def affine(ctx: RunContext) -> AffineObservation:
     rank, axis = y0.dim(), ctx.spec.channel_axis
     g = channel_view(per_channel(GAMMA, ctx.channels), rank, axis)
     b = channel_view(per_channel(BETA, ctx.channels), rank, axis)
+    if fused_relu(ctx):
+        # relu(g * x_hat + b): where y0 = relu(x_hat) > 0 it is x_hat, so y1 is predicted there.
+        known = (y0 > 0).expand_as(y1)
+        predicted = (g * y0 + b).clamp_min(0)
+        error = relative_error(y1[known], predicted.expand_as(y1)[known])
+        explanation = "" if error <= 1e-6 else "the affine transform before the fused activation is not gamma * x + beta"
+        return AffineObservation(error, explanation, flat(init_w), flat(init_b))
     error = relative_error(y1, g * y0 + b)
     return AffineObservation(error, explain_affine(ctx, x, y1, g, b), flat(init_w), flat(init_b))
+
+
+def fused_relu(ctx: RunContext) -> bool:
+    """The structure probe saw a normalization clipped at 0 (a fused BatchNorm + ReLU)."""
+    from bnconform.errors import UserCodeError
+    from bnconform.probes.statistics import structure
+
+    try:
+        return ctx.probe(structure, ctx.primary_rank).activation == "relu"
+    except UserCodeError:
+        return False
 
 
 def explain_affine(ctx: RunContext, x: torch.Tensor, y1: torch.Tensor, g: torch.Tensor, b: torch.Tensor) -> str:

@@ -253,7 +253,7 @@ def stability(ctx: RunContext, estimator: str) -> Stability:
         y = forward(ctx, prep.module, x)
     finally:
         ctx.dtype = saved
-    fit = fit_per_channel(x, y, ctx.spec.channel_axis)
+    fit, _ = fit_with_activation(x, y, ctx.spec.channel_axis)
     _, var_b = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(rank), "biased")
     true_var = variance_used(var_b.reshape(-1), estimator, count_over(x, ctx.spec.axes_for_rank(rank)))
     observed = fit.scale.pow(2) - ctx.spec.eps
