@@ -123,6 +123,12 @@ def test_target_slower_than_threshold_is_a_regression() -> None:
     assert compare.regressions(changes, 0.25) == []
 
 
+def test_repeats_keep_the_lower_median() -> None:
+    run = run_json(1.0, 1.0)
+    run["benchmarks"] += [{**b, "stats": {"median": 0.5}} for b in run_json(1.0, 1.0)["benchmarks"]]
+    assert set(compare.medians(run).values()) == {0.5}
+
+
 def test_only_the_target_decides() -> None:
     changes = compare.compare(run_json(1.0, 1.0), run_json(1.05, 3.0))  # torch 3x slower: the machine
     assert compare.regressions(changes, 0.10) == []
@@ -158,7 +164,8 @@ def report(conforms: bool = True, target: str = "torch.nn:BatchNorm2d") -> Repor
                  ceiling=Ceiling(10.0, "CPU copy"),
                  conformance=Conformance(conforms, "ok" if conforms else "eval forward <b>differs</b>"),
                  memory_method="live tensors")
-    rep.timings = [Timing((8, 4, 6, 6), "forward", 3_000_000, 0.002, 0.001, 10.0)]
+    rep.timings = [Timing((8, 4, 6, 6), "forward", 3_000_000, 0.002, 0.001, 10.0),
+                   Timing((8, 4, 6, 6), "eval", 2_000_000, 0.001, 0.001, 10.0, 0.0009, 0.0003)]
     rep.memory = [Memory((8, 4, 6, 6), 4_000_000, 1_000_000)]
     return rep
 
@@ -167,8 +174,10 @@ def test_terminal_table_shows_ratio_bandwidth_and_fraction() -> None:
     text = terminal(report())
     row = next(line for line in text.splitlines() if line.startswith("8x4x6x6  forward"))
     # 3 MB in 2 ms = 1.5 GB/s = 15% of 10 GB/s; torch 3.0 GB/s = 30%
-    assert row.split() == ["8x4x6x6", "forward", "2.000", "1.000", "2.00x", "1.5", "15%", "3.0", "30%", "yes"]
+    assert row.split() == ["8x4x6x6", "forward", "2.000", "1.000", "2.00x", "n/a", "1.5", "15%", "3.0", "30%", "yes"]
     assert "4.00x" in text  # peak memory ratio
+    eval_row = next(line for line in text.splitlines() if line.startswith("8x4x6x6  eval"))
+    assert eval_row.split()[4:6] == ["1.00x", "3.00x"]  # medians equal, fastest rounds 3x apart
     assert "WARNING" not in text
 
 

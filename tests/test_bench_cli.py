@@ -61,8 +61,8 @@ def test_end_to_end_torch_against_itself(tmp_path, monkeypatch, capsys) -> None:
 
     data = json.loads((tmp_path / "out" / "bnconform-bench.json").read_text(encoding="utf-8"))
     infos = [b["extra_info"] for b in data["benchmarks"]]
-    assert sorted((i["pass"], i["role"]) for i in infos) == sorted(
-        (p, r) for p in ("forward", "forward+backward", "eval") for r in ("target", "torch"))
+    assert sorted((i["pass"], i["role"], i["repeat"]) for i in infos) == sorted(
+        (p, r, n) for p in ("forward", "forward+backward", "eval") for r in ("target", "torch") for n in "ab")
     assert all(b["stats"]["median"] > 0 and b["stats"]["rounds"] >= 5 for b in data["benchmarks"])
     assert data["bnconform"]["conformance"]["conforms"] is True
     assert data["bnconform"]["growth"]["torch"]["bytes_per_step"] < 64

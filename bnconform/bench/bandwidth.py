@@ -63,7 +63,7 @@ def cuda_ceiling(props: object) -> Ceiling:
 
 
 @functools.lru_cache(maxsize=4)
-def cpu_copy_ceiling(threads: int, repeats: int = 7) -> Ceiling:
+def cpu_copy_ceiling(threads: int, repeats: int = 15) -> Ceiling:
     """Best bandwidth of dst.copy_(src) over 128 MiB float32 tensors, counting read + write.
 
     Best of `repeats`, as STREAM reports it: a ceiling is what the memory system can do,

@@ -21,6 +21,9 @@ from .shapes import Shape, shape_text, torch_class
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 ROLES = ("target", "torch")
+# Each case is timed twice, A B B A: a burst of load from elsewhere that spoils one repeat
+# leaves the other, and the report keeps the lower of the two medians (compare.medians).
+ORDER = (("target", "a"), ("torch", "a"), ("torch", "b"), ("target", "b"))
 
 
 @dataclass(frozen=True)
@@ -135,12 +138,12 @@ class Case:
 
     @property
     def test_id(self) -> str:
-        return f"{self.pass_name}-{shape_text(self.shape)}-{self.role}"
+        return f"{self.pass_name}-{shape_text(self.shape)}-{self.role}-{self.info['repeat']}"
 
 
 def build_cases(target: Target, builder: Builder, shapes: list[Shape], passes: tuple[str, ...],
                 setting: Setting) -> list[Case]:
-    """Every (shape, pass, role), target and torch adjacent so load bursts hit both alike."""
+    """Every (shape, pass, role, repeat), in ORDER, so load bursts hit target and torch alike."""
     cases = []
     for index, shape in enumerate(shapes):
         x = make_input(shape, setting, index).requires_grad_(True)
@@ -149,12 +152,11 @@ def build_cases(target: Target, builder: Builder, shapes: list[Shape], passes: t
         names = {"target": target.text, "torch": f"torch.nn:{torch_class(len(shape)).__name__}"}
         cut = run_user(lambda m=modules["target"], x=x: keeps_history(m, x), f"input {shape_text(shape)}")
         for pass_name in passes:
-            for role in ROLES:
-                call = pass_callable(modules[role], pass_name, x, dy, cut and role == "target")
-                if role == "target":
-                    run_user(call, f"{pass_name} of {shape_text(shape)}")
+            calls = {role: pass_callable(modules[role], pass_name, x, dy, cut and role == "target") for role in ROLES}
+            run_user(calls["target"], f"{pass_name} of {shape_text(shape)}")
+            for role, repeat in ORDER:
                 info = {"role": role, "impl": names[role], "pass": pass_name, "shape": list(shape),
                         "dtype": str(setting.dtype).removeprefix("torch."), "device": setting.device,
-                        "bytes": bytes_moved(pass_name, shape, x.element_size())}
-                cases.append(Case(role, names[role], pass_name, shape, synced(call, setting.device), info))
+                        "bytes": bytes_moved(pass_name, shape, x.element_size()), "repeat": repeat}
+                cases.append(Case(role, names[role], pass_name, shape, synced(calls[role], setting.device), info))
     return cases

@@ -54,13 +54,14 @@ def key(benchmark: dict[str, Any]) -> Key | None:
         return None  # not a bnconform benchmark (e.g. a pytest-benchmark file of other tests)
 
 
-def medians(run: dict[str, Any]) -> dict[Key, float]:
-    found = {}
+def medians(run: dict[str, Any], stat: str = "median") -> dict[Key, float]:
+    """A statistic of each benchmark, the lowest over its repeats (cases.ORDER), in run order."""
+    found: dict[Key, float] = {}
     for benchmark in run.get("benchmarks", []):
         k = key(benchmark)
-        median = (benchmark.get("stats") or {}).get("median")
-        if k is not None and isinstance(median, int | float) and median > 0:
-            found[k] = float(median)
+        value = (benchmark.get("stats") or {}).get(stat)
+        if k is not None and isinstance(value, int | float) and value > 0:
+            found[k] = min(float(value), found.get(k, float("inf")))
     return found
 
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .bandwidth import Ceiling, fraction, gbps
-from .compare import Change
+from .compare import Change, key, medians
 from .conform import Conformance
 from .memory import Growth
 
@@ -18,14 +18,21 @@ class Timing:
     shape: tuple[int, ...]
     pass_name: str
     bytes: int
-    target_s: float
+    target_s: float  # medians
     torch_s: float
     ceiling_gbps: float
+    target_min_s: float = 0.0  # fastest rounds
+    torch_min_s: float = 0.0
 
     @property
     def ratio(self) -> float:
-        """target / torch: 2.0 means the target takes twice as long."""
+        """target / torch of the medians: 2.0 means the target takes twice as long."""
         return self.target_s / self.torch_s
+
+    @property
+    def min_ratio(self) -> float | None:
+        """target / torch of the fastest rounds: steadier than the medians on a loaded machine."""
+        return self.target_min_s / self.torch_min_s if self.target_min_s and self.torch_min_s else None
 
     def gbps(self, role: str) -> float:
         return gbps(self.bytes, self.target_s if role == "target" else self.torch_s)
@@ -73,15 +80,15 @@ class Report:
 
 
 def timings_from(run: dict[str, Any], ceiling: Ceiling) -> list[Timing]:
-    """Pair each target benchmark with torch's of the same pass and shape, in run order."""
-    by_key: dict[tuple[str, tuple[int, ...]], dict[str, dict[str, Any]]] = {}
-    for benchmark in run["benchmarks"]:
-        info = benchmark["extra_info"]
-        by_key.setdefault((info["pass"], tuple(info["shape"])), {})[info["role"]] = benchmark
+    """Pair the target's best median with torch's for each pass and shape, in run order."""
+    best, fastest = medians(run), medians(run, "min")
+    sizes = {key(b): int(b["extra_info"]["bytes"]) for b in run["benchmarks"] if key(b) is not None}
     timings = []
-    for (pass_name, shape), pair in by_key.items():
-        if {"target", "torch"} <= pair.keys():
-            timings.append(Timing(shape, pass_name, int(pair["target"]["extra_info"]["bytes"]),
-                                  float(pair["target"]["stats"]["median"]),
-                                  float(pair["torch"]["stats"]["median"]), ceiling.gbps))
+    for k, target_s in best.items():
+        role, pass_name, shape, dtype, device = k
+        torch_s = best.get(("torch", pass_name, shape, dtype, device))
+        if role == "target" and torch_s is not None:
+            torch_key = ("torch", pass_name, shape, dtype, device)
+            timings.append(Timing(shape, pass_name, sizes[k], target_s, torch_s, ceiling.gbps,
+                                  fastest.get(k, 0.0), fastest.get(torch_key, 0.0)))
     return timings

@@ -14,8 +14,8 @@ from tabulate import tabulate
 from .results import Report
 from .shapes import shape_text
 
-TIMING_HEADERS = ("shape", "pass", "target ms", "torch ms", "target/torch", "target GB/s",
-                  "target % peak", "torch GB/s", "torch % peak", "conforms")
+TIMING_HEADERS = ("shape", "pass", "target ms", "torch ms", "ratio", "min ratio", "GB/s", "% peak",
+                  "torch GB/s", "torch % peak", "conforms")
 MEMORY_HEADERS = ("shape", "target peak MB", "torch peak MB", "target/torch")
 
 
@@ -27,6 +27,7 @@ def timing_rows(report: Report) -> list[tuple[str, ...]]:
     mark = "yes" if report.conformance.conforms else "NO"
     return [
         (shape_text(t.shape), t.pass_name, f"{t.target_s * 1e3:.3f}", f"{t.torch_s * 1e3:.3f}", f"{t.ratio:.2f}x",
+         "n/a" if t.min_ratio is None else f"{t.min_ratio:.2f}x",
          f"{t.gbps('target'):.1f}", percent(t.fraction("target")), f"{t.gbps('torch'):.1f}",
          percent(t.fraction("torch")), mark)
         for t in report.timings
@@ -63,8 +64,14 @@ def notes(report: Report) -> list[str]:
     lines = [f"target: {report.target}; reference: {report.reference}; device {report.device}, {report.dtype}, "
              f"{report.threads} torch thread{'s' * (report.threads != 1)}",
              f"bandwidth ceiling: {report.ceiling.gbps:.1f} GB/s ({report.ceiling.source})",
-             "bytes model: eval 2, forward 3, forward+backward 8 x input bytes (see `bnconform bench --help`)",
+             "times: medians (ms), the lower of two repeats run target, torch, torch, target; ratio = "
+             "target/torch of the medians, min ratio = of the fastest rounds (steadier on a loaded machine)",
+             "GB/s and % peak are the target's; bytes model: eval 2, forward 3, forward+backward 8 x input bytes "
+             "(see `bnconform bench --help`)",
              f"memory: {report.memory_method}"]
+    if any((t.fraction(role) or 0) > 1 for t in report.timings for role in ("target", "torch")):
+        lines.append("above 100% of the ceiling: that input fits in the CPU's caches, so a streaming copy "
+                     "from memory is not its limit")
     if not report.conformance.conforms:
         lines.insert(0, f"WARNING: the target does not conform: {report.conformance.detail}")
     if report.threshold is not None:
