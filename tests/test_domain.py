@@ -1,0 +1,185 @@
+"""Input-domain discovery and probe shapes (issue 8 items 1-3).
+
+The domain is asked of the class by calling it, never read from its name; probe inputs have
+pairwise-distinct sizes so broadcasting mistakes cannot pass as other bugs; a finding that
+another check *found* blocks nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from bnconform.api import run_check
+from bnconform.construct import Builder
+from bnconform.context import LAYOUTS, RunContext, RunSettings, probe_sizes
+from bnconform.probes.domain import constraint
+from bnconform.registry import GATES, all_checks
+from bnconform.spec import load_spec
+from bnconform.target import load_target
+
+SEEDS = range(int(os.environ.get("BNCONFORM_SEEDS", "3")))  # 3: every probe layout once
+
+
+class MyBN(nn.BatchNorm2d):
+    """A trivial subclass: no 1d/2d/3d in the name, behaves exactly like its base."""
+
+
+def make_bn1d(num_features: int) -> nn.Module:
+    return nn.BatchNorm1d(num_features)
+
+
+PartialBN3d = functools.partial(nn.BatchNorm3d, eps=1e-5)
+CORE = ("forward-failed", "input-rank-unsupported", "batch-size-constraint", "affine-apply", "reduction-axes",
+        "train-uses-running-stats", "norm-variance-estimator", "momentum-inverted", "momentum-default",
+        "running-var-estimator", "eps-default", "output-mismatch", "grad-mismatch", "state-dict")
+
+
+def statuses(result: dict) -> dict[str, str]:
+    return {c["id"]: c["status"] for c in result["checks"]}
+
+
+def loud(result: dict) -> list[str]:
+    return [f"{f['code']}: {f['message']}" for f in result["findings"] if f["severity"] in ("error", "warning")]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("target", [
+    "torch.nn:BatchNorm1d", "torch.nn:BatchNorm2d", "torch.nn:BatchNorm3d", MyBN, make_bn1d, PartialBN3d,
+], ids=["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "subclass", "factory", "partial"])
+def test_torch_forms_are_clean_and_verified(target: object, seed: int) -> None:
+    result = run_check(_as_target(target), seed=seed)
+    assert not loud(result)
+    status = statuses(result)
+    not_passed = {code: status[code] for code in CORE if status[code] != "passed"}
+    assert not not_passed, f"core checks that did not pass on a correct class: {not_passed}"
+    assert result["summary"]["verdict"] == "pass"
+
+
+def _as_target(target: object) -> str:
+    if isinstance(target, str):
+        return target
+    name = {MyBN: "MyBN", make_bn1d: "make_bn1d", PartialBN3d: "PartialBN3d"}[target]
+    return f"tests.test_domain:{name}"
+
+
+@pytest.mark.parametrize(("target", "ranks"), [
+    ("torch.nn:BatchNorm1d", [2, 3]), ("torch.nn:BatchNorm2d", [4]), ("tests.test_domain:MyBN", [4]),
+    ("tests.test_domain:PartialBN3d", [5]), ("tests.wild.rank2:FeatureBatchNorm", [2]),
+])
+def test_accepted_ranks_are_discovered_by_calling(target: str, ranks: list[int]) -> None:
+    domain = run_check(target)["domain"]
+    assert domain["ranks"] == ranks
+    assert sorted(int(r) for r in domain["rejected"]) == sorted({2, 3, 4, 5} - set(ranks))
+
+
+def test_an_nc_only_class_gets_exactly_input_rank_unsupported() -> None:
+    result = run_check("tests.wild.rank2:FeatureBatchNorm")
+    assert [f["code"] for f in result["findings"] if f["severity"] != "info"] == ["input-rank-unsupported"]
+    finding = result["findings"][0]
+    assert "rejects rank 3" in finding["message"] and finding["details"]["accepted"] == [2]
+    assert statuses(result)["momentum-default"] == "passed"  # measured at rank 2, not blocked
+
+
+def test_an_even_batch_class_gets_the_constraint_and_everything_else() -> None:
+    result = run_check("tests.wild.batch:PairedBiasedBatchNorm")
+    codes = {f["code"] for f in result["findings"]}
+    assert {"batch-size-constraint", "running-var-estimator"} <= codes
+    assert result["domain"]["batch"]["constraint"] == "training needs N divisible by 2"
+    assert "blocked" not in statuses(result).values()
+
+
+def test_a_hard_coded_channel_count_is_named() -> None:
+    result = run_check("tests.wild.hardcoded:ImageBatchNorm")
+    (finding,) = [f for f in result["findings"] if f["code"] == "forward-failed"]
+    assert "the channel count 3 is hard-coded" in finding["message"]
+
+
+@pytest.mark.parametrize(("rejected", "expected"), [
+    ({}, ""),
+    ({1: "x", 3: "x", 7: "x", 9: "x"}, "training needs N divisible by 2"),
+    ({1: "x", 2: "x", 4: "x", 7: "x", 8: "x"}, "training needs N divisible by 3"),
+    ({1: "x", 2: "x"}, "training needs N >= 3"),
+    ({7: "x"}, "training rejects N in [7]"),
+])
+def test_batch_constraint_is_the_simplest_rule(rejected: dict[int, str], expected: str) -> None:
+    assert constraint(rejected, {}) == expected
+
+
+@pytest.mark.parametrize(("seed", "channels"), list(itertools.product(range(6), range(1, 13))))
+def test_probe_sizes_are_pairwise_distinct_and_never_c(seed: int, channels: int) -> None:
+    sizes = probe_sizes(seed, channels)
+    assert len(set(sizes.values())) == len(sizes) and channels not in sizes.values()
+    assert min(sizes.values()) >= 2  # no size-1 axis: every axis stays identifiable
+
+
+def test_layouts_rotate_with_the_seed() -> None:
+    assert {tuple(probe_sizes(seed, 5).values()) for seed in range(len(LAYOUTS))} == {
+        tuple(layout.values()) for layout in LAYOUTS}
+
+
+def test_shapes_follow_the_discovered_batch() -> None:
+    ctx = RunContext(load_spec("pytorch"), Builder(load_target("tests.wild.batch:PairedBatchNorm")), RunSettings())
+    assert ctx.domain.batch % 2 == 0
+    assert all(ctx.shape(rank)[0] == ctx.domain.batch for rank in ctx.domain.ranks)
+    shape = ctx.shape(5)
+    assert len(set(shape)) == len(shape)
+
+
+def test_requires_only_names_gates() -> None:
+    for spec in all_checks():
+        assert set(spec.requires) <= GATES, spec.code
+
+
+def test_a_warning_blocks_nothing() -> None:
+    result = run_check("tests.corpus.eps_default:BatchNorm")  # eps-default is a warning
+    assert "blocked" not in statuses(result).values()
+
+
+def test_momentum_is_measured_per_statistic() -> None:
+    (finding,) = [f for f in run_check("tests.wild.stats:VarMomentumInvertedBatchNorm")["findings"]
+                  if f["code"] == "momentum-inverted"]
+    assert finding["details"]["statistics"] == ["running_var"]
+
+
+def test_a_running_std_is_named_not_skipped() -> None:
+    (finding,) = [f for f in run_check("tests.wild.stats:RunningStdBatchNorm")["findings"]
+                  if f["code"] == "running-var-estimator"]
+    assert "standard deviation" in finding["message"]
+
+
+def test_global_statistics_are_not_solved_for_momentum() -> None:
+    result = run_check("tests.wild.global_stats:GlobalBatchNorm")
+    codes = {f["code"] for f in result["findings"]}
+    assert {"reduction-axes", "running-stats-shape"} <= codes
+    assert not codes & {"momentum-default", "momentum-inverted", "eps-default", "running-stats-missing"}
+    assert "per channel" in next(c["reason"] for c in result["checks"] if c["id"] == "running-var-estimator")
+
+
+def test_explained_output_mismatch_names_its_cause() -> None:
+    result = run_check("tests.corpus.eps_placement:BatchNorm")
+    (finding,) = [f for f in result["findings"] if f["code"] == "output-mismatch"]
+    assert finding["details"]["explained_by"] == ["eps-placement"]
+
+
+def test_unexplained_output_mismatch_is_its_own_root() -> None:
+    (finding,) = [f for f in run_check("tests.corpus.output_mismatch:BatchNorm")["findings"]
+                  if f["code"] == "output-mismatch"]
+    assert finding["details"]["explained_by"] == [] and finding.get("caused_by") is None
+
+
+def test_half_precision_is_judged_against_the_class_itself() -> None:
+    # A per-sample bug is wrong in every precision: not a dtype problem.
+    result = run_check("tests.wild.stats:PerSampleBatchNorm")
+    assert statuses(result)["dtype-support"] == "passed"
+
+
+def test_probe_inputs_use_more_than_three_channels() -> None:
+    ctx = RunContext(load_spec("pytorch"), Builder(load_target("torch.nn:BatchNorm2d")), RunSettings())
+    assert ctx.channels != 3 and ctx.domain.channels_honoured
+    assert isinstance(ctx.build(), torch.nn.Module)
