@@ -179,6 +179,7 @@ def test_terminal_table_shows_ratio_bandwidth_and_fraction() -> None:
     eval_row = next(line for line in text.splitlines() if line.startswith("8x4x6x6  eval"))
     assert eval_row.split()[4:6] == ["1.00x", "3.00x"]  # medians equal, fastest rounds 3x apart
     assert "WARNING" not in text
+    assert "slowdown: target/torch 1.41x" in text  # geometric mean of 2.00x and 1.00x
 
 
 def test_non_conforming_target_is_flagged_in_the_table() -> None:

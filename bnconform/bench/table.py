@@ -7,6 +7,7 @@ the characters that would break a table or inject markup, HTML goes through html
 from __future__ import annotations
 
 import html
+import math
 import re
 
 from tabulate import tabulate
@@ -59,6 +60,10 @@ def change_rows(report: Report) -> list[tuple[str, ...]]:
 CHANGE_HEADERS = ("shape", "pass", "impl", "baseline ms", "now ms", "change")
 
 
+def geomean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
 def notes(report: Report) -> list[str]:
     """The sentences shown under the tables, as plain text."""
     lines = [f"target: {report.target}; reference: {report.reference}; device {report.device}, {report.dtype}, "
@@ -69,6 +74,9 @@ def notes(report: Report) -> list[str]:
              "GB/s and % peak are the target's; bytes model: eval 2, forward 3, forward+backward 8 x input bytes "
              "(see `bnconform bench --help`)",
              f"memory: {report.memory_method}"]
+    if report.timings:
+        lines.insert(0, f"slowdown: target/torch {geomean([t.ratio for t in report.timings]):.2f}x over all "
+                        f"passes and shapes (geometric mean of the ratios)")
     if any((t.fraction(role) or 0) > 1 for t in report.timings for role in ("target", "torch")):
         lines.append("above 100% of the ceiling: that input fits in the CPU's caches, so a streaming copy "
                      "from memory is not its limit")
@@ -96,7 +104,7 @@ def terminal(report: Report) -> str:
     return "\n\n".join(parts)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")  # what acts mid-line; every line has a prefix
 
 
 def md_escape(text: str) -> str:
