@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -87,3 +89,36 @@ class GhostBatchNorm(nn.Module):
         return torch.cat([self.bn(chunk) for chunk in x.split(self.virtual_batch_size)])
 
 
+
+
+GhostBatchNorm3 = functools.partial(GhostBatchNorm, virtual_batch_size=3)
+GhostBatchNorm3.EXPECTED = {"batch-size-constraint"}  # type: ignore[attr-defined]
+GhostBatchNorm3.FALSE = GhostBatchNorm.FALSE  # type: ignore[attr-defined]
+
+
+class MinBatchBatchNorm(PairedBatchNorm):
+    """'BatchNorm is meaningless on tiny batches': refuses N < 4 in training, otherwise torch's
+    BatchNorm (it reuses the pairing arithmetic only for even N; odd N >= 5 works too)."""
+
+    EXPECTED = {"batch-size-constraint"}
+    FALSE = CONSTRAINT_FALSE | {"reduction-axes", "output-mismatch", "sequence-mismatch", "dtype-support"}
+
+    def forward(self, x):
+        if self.training and x.shape[0] < 4:
+            raise ValueError(f"batch of {x.shape[0]} is too small for batch statistics (need >= 4)")
+        if self.training and x.shape[0] % 2:
+            return self._odd(x)
+        return super().forward(x)
+
+    def _odd(self, x):
+        # Same arithmetic without the pairing.
+        xf, shape = working(x), per_channel(x)
+        var, mean = torch.var_mean(xf, dim=[0, *range(2, x.dim())], correction=0)
+        n = xf.numel() // xf.shape[1]
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            m = new_weight(self.momentum, self.num_batches_tracked)
+            self.running_mean.mul_(1 - m).add_(m * mean)
+            self.running_var.mul_(1 - m).add_(m * self._running_var_sample(var, n))
+        y = (xf - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
+        return (y * self.weight.view(shape) + self.bias.view(shape)).to(x.dtype)

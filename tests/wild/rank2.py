@@ -170,3 +170,23 @@ class ParamDictBatchNorm(FeatureBatchNorm):
     def __init__(self, D, bn_param=None):
         bn_param = dict(bn_param or {})
         super().__init__(D, eps=bn_param.get("eps", 1e-5), momentum=bn_param.get("momentum", 0.1))
+
+
+class FeatureBatchNormEpsOutside(FeatureBatchNorm):
+    """(N, D) only, and eps outside the square root: (x - mu) / (sqrt(var) + eps)."""
+
+    EXPECTED = {"input-rank-unsupported", "eps-placement"}
+    FALSE = RANK_FALSE | {"dtype-support", "reduction-axes", "momentum-inverted", "running-var-estimator",
+                          "eps-default", "unstable-variance"}
+
+    def forward(self, x):
+        assert x.dim() == 2, "input must be (N, D)"
+        xf = working(x)
+        if self.training:
+            if x.shape[0] < 2:
+                raise ValueError("Expected more than 1 value per channel when training")
+            mu, var = xf.mean(0), xf.var(0, unbiased=False)
+            self._track(mu, var, x.shape[0])
+        else:
+            mu, var = self.running_mean, self.running_var
+        return (self.weight * (xf - mu) / (torch.sqrt(var) + self.eps) + self.bias).to(x.dtype)
