@@ -258,3 +258,65 @@ def test_guarded_call_cuts_buffer_history_so_timing_cannot_leak() -> None:
 def test_quick_check(target: str, conforms: bool) -> None:
     result = quick_check(Builder(load_target(target)), (8, 4, 6, 6), "cpu")
     assert result.conforms is conforms, result.detail
+
+
+# -- the CUDA path, driven on the CPU with torch.cuda's functions replaced -------------------
+# These check bnconform's arithmetic and the order of calls; the real CUDA run is
+# test_bench_cli.py::test_cuda_run_synchronizes_and_uses_the_device_ceiling (marked cuda).
+
+
+def test_synced_calls_cuda_synchronize_after_each_call(monkeypatch) -> None:
+    from bnconform.bench.cases import synced
+
+    events: list[str] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: events.append("sync"))
+    call = synced(lambda: events.append("kernel"), "cuda")
+    call()
+    call()
+    assert events == ["kernel", "sync", "kernel", "sync"]
+    events.clear()
+    synced(lambda: events.append("kernel"), "cpu")()
+    assert events == ["kernel"]
+
+
+class FakeAllocator:
+    """torch.cuda's memory counters for a run that allocates `extra` bytes above `base`."""
+
+    def __init__(self, base: int, extra: int) -> None:
+        self.base, self.extra, self.reset = base, extra, False
+
+    def install(self, monkeypatch) -> None:
+        monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+        monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda *a: setattr(self, "reset", True))
+        monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: self.base)
+        monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *a: self.base + self.extra)
+
+
+def test_cuda_peak_is_max_allocated_above_what_was_allocated_before(monkeypatch) -> None:
+    fake = FakeAllocator(base=1000, extra=4096)
+    fake.install(monkeypatch)
+    assert peak_bytes(lambda: None, "cuda") == 4096
+    assert fake.reset  # the peak counter starts at this pass, not at the process's start
+
+
+def test_cuda_growth_is_allocated_after_minus_before_per_step(monkeypatch) -> None:
+    allocated = iter([10_000, 10_000 + 50 * 256])
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda *a: next(allocated))
+    result = growth(torch.nn.BatchNorm2d(4), lambda: torch.randn(8, 4, 6, 6), "cuda", steps=50)
+    assert result.bytes_per_step == 256
+
+
+def test_cuda_ceiling_reads_the_current_device(monkeypatch) -> None:
+    props = SimpleNamespace(name="NVIDIA A100-SXM4-80GB", memory_clock_rate=1_593_000, memory_bus_width=5120)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: props)
+    assert bandwidth.ceiling("cuda").gbps == pytest.approx(2 * 1.593e9 * 640 / 1e9)
+
+
+def test_full_shapes_on_cuda_fit_half_the_free_memory(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (2 << 30, 80 << 30))
+    chosen = shapes.select_shapes(None, True, "cuda", 4)
+    assert all(shapes.WORKING_SET_FACTOR * 4 * shapes.prod(s) <= 1 << 30 or s[0] == 2 for s in chosen)
+    assert chosen[0] == (128, 64, 56, 56)  # 8 x 4 B x 256x64x56x56 = 1.5 GiB > 1 GiB; halved once: 0.77 GiB
+    assert all(len(s) == 4 for s in chosen)
