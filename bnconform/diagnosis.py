@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bnconform.findings import Finding
@@ -155,7 +155,7 @@ def group(findings: Sequence[Finding]) -> list[Node]:
         first.setdefault(node.finding.code, node)
     roots = []
     for node in nodes:
-        root = root_code(node.finding.code, present)
+        root = measured_root(node.finding, present) or root_code(node.finding.code, present)
         if root == node.finding.code:
             roots.append(node)
         else:
@@ -163,6 +163,46 @@ def group(findings: Sequence[Finding]) -> list[Node]:
     for root in roots:
         root.consequences.sort(key=order_key)
     return sorted(roots, key=order_key)
+
+
+def measured_root(finding: Finding, present: Sequence[str]) -> str | None:
+    """What a comparison measured about its own cause beats the table: a mismatch that the
+    reference with the measured deviations reproduces is theirs (`explained_by`); one that
+    remains with them accounted for is a root of its own (`accounted_for`)."""
+    details = finding.details if isinstance(finding.details, Mapping) else {}
+    if details.get("accounted_for"):
+        return finding.code
+    causes = [code for code in details.get("explained_by") or () if code in present]
+    return root_code(causes[0], present) if causes else None
+
+
+def effective_severities(findings: Sequence[Finding]) -> list[Finding]:
+    """A consequence is never more severe than its cause: an eps default that is only a warning
+    does not fail a run through the output difference it causes. The severity the check gave
+    is kept in details["measured_severity"]."""
+    findings = waived_with_their_cause(findings)
+    capped: dict[int, Finding] = {}
+    for root in group(findings):
+        for node in root.consequences:
+            own, cause = node.finding.severity, root.finding.severity
+            if own.rank > cause.rank:
+                details = {**node.finding.details, "measured_severity": own.value}
+                capped[node.index] = replace(node.finding, severity=cause, details=details)
+    return [capped.get(i, f) for i, f in enumerate(findings)]
+
+
+def waived_with_their_cause(findings: Sequence[Finding]) -> list[Finding]:
+    """Waiving a cause waives what it explains (still reported, never failing the run):
+    otherwise `--ignore eps-default` would fail on the output difference the eps causes."""
+    present = list(dict.fromkeys(f.code for f in findings))
+    waived = {f.code for f in findings if f.waived} - {f.code for f in findings if not f.waived}
+    out = []
+    for finding in findings:
+        root = measured_root(finding, present) or root_code(finding.code, present)
+        if not finding.waived and root != finding.code and root in waived:
+            finding = replace(finding, waived=True, details={**finding.details, "waived_with": root})
+        out.append(finding)
+    return out
 
 
 def order_key(node: Node) -> tuple[int, int, float, int, int]:
@@ -197,6 +237,7 @@ def annotate_checks(checks: list[dict[str, Any]], findings: Sequence[Mapping[str
         for finding in check.get("findings", []):
             match = by_key.get(_key(finding), {})
             finding["caused_by"] = match.get("caused_by")
+            finding["severity"] = match.get("severity", finding["severity"])
             finding["consequences"] = list(match.get("consequences", []))
 
 

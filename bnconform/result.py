@@ -12,7 +12,7 @@ import torch
 
 import bnconform
 from bnconform.context import RunContext
-from bnconform.diagnosis import annotate_checks, diagnose
+from bnconform.diagnosis import annotate_checks, diagnose, effective_severities
 from bnconform.findings import CheckResult, Finding, Severity, Status
 from bnconform.target import Target
 
@@ -111,7 +111,7 @@ def assemble(
     settings: dict[str, Any],
     duration: float,
 ) -> dict[str, Any]:
-    findings = unique_findings(checks)
+    findings = effective_severities(unique_findings(checks))
     ordered = diagnose(findings)  # root causes first, consequences folded under them
     checks_json = [c.to_json() for c in checks]
     annotate_checks(checks_json, ordered)

@@ -9,7 +9,6 @@ reported once, as non-contiguous.
 
 from __future__ import annotations
 
-from bnconform.checks.devices import RUNNING_VALUES
 from bnconform.context import RunContext
 from bnconform.findings import Severity
 from bnconform.probes import basics, layouts

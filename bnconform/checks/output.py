@@ -150,7 +150,10 @@ def accepted_batches(domain: Any) -> list[int]:
 
 
 def mismatch(
-    ctx: RunContext, failure: dict[str, Any], explained_by: tuple[str, ...] = (), unexplained_after: tuple[str, ...] = ()
+    ctx: RunContext,
+    failure: dict[str, Any],
+    explained_by: tuple[str, ...] = (),
+    unexplained_after: tuple[str, ...] = (),
 ) -> Verdict:
     case: Case = failure["case"]
     described = (

@@ -38,7 +38,8 @@ def affine(ctx: RunContext) -> AffineObservation:
         known = (y0 > 0).expand_as(y1)
         predicted = (g * y0 + b).clamp_min(0)
         error = relative_error(y1[known], predicted.expand_as(y1)[known])
-        explanation = "" if error <= 1e-6 else "the affine transform before the fused activation is not gamma * x + beta"
+        wrong = "the affine transform before the fused activation is not gamma * x + beta"
+        explanation = "" if error <= 1e-6 else wrong
         return AffineObservation(error, explanation, flat(init_w), flat(init_b))
     error = relative_error(y1, g * y0 + b)
     return AffineObservation(error, explain_affine(ctx, x, y1, g, b), flat(init_w), flat(init_b))
