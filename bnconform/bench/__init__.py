@@ -1,7 +1,8 @@
 """`bnconform bench`: time a BatchNorm against torch's own and against the memory-bandwidth limit.
 
-Layout: shapes (which inputs), cases (the timed passes), suite + timing (pytest-benchmark
-does the timing), bandwidth (bytes model and ceilings), memory (peak and growth), conform
-(the quick forward check run first), compare (regressions against a saved run), table
-(terminal, Markdown and HTML rendering) and command (the CLI subcommand).
+Layout: command (the CLI subcommand) runs bench (one run, step by step): conform (the quick
+forward check first), shapes (which inputs), model + bandwidth (bytes a pass moves, the
+ceiling), memory (peak and growth), cases (the timed callables), timing + suite
+(pytest-benchmark does the timing), compare (against a saved run), results (plain data)
+and table (terminal, Markdown and HTML).
 """

@@ -6,7 +6,8 @@ internal and changes between pytest-benchmark releases, while its command-line o
 interface. So the calibration, statistics and saved JSON are exactly pytest-benchmark's,
 and a saved run can also be read by `pytest-benchmark compare`. Running in-process keeps
 the already imported torch (no second 1-2 s import). Plugin autoloading is off for the
-inner session, so neither the user's pytest plugins nor PYTEST_ADDOPTS change the timings.
+inner session and no conftest.py is read, so neither the user's pytest plugins, conftest
+files nor PYTEST_ADDOPTS change the timings.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def pytest_args(json_path: Path, rounds: Rounds, workdir: Path, save: str | None
     ini.write_text("[pytest]\n", encoding="utf-8")  # not the caller's ini: its addopts may disable benchmarks
     args = [
         str(SUITE), "-c", str(ini), "--rootdir", str(workdir), "-q", "-p", "pytest_benchmark.plugin",
-        "-p", "no:cacheprovider", "--import-mode=importlib", "--benchmark-enable",
+        "-p", "no:cacheprovider", "--noconftest", "--import-mode=importlib", "--benchmark-enable",
         f"--benchmark-json={json_path}", f"--benchmark-min-rounds={rounds.min_rounds}",
         f"--benchmark-max-time={rounds.max_time_s}", "--benchmark-min-time=0.000005",
         "--benchmark-warmup=on", f"--benchmark-warmup-iterations={rounds.warmup_iterations}",
