@@ -30,12 +30,28 @@ def csv_formats(text: str) -> list[str]:
     return formats
 
 
+def csv_ranks(text: str) -> list[int]:
+    """"2,3" -> [2, 3]: input ranks to check when discovery cannot decide (2 to 5)."""
+    try:
+        ranks = [int(r) for r in text.split(",") if r.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--ranks {text!r}: expected comma-separated integers such as 2,3") from None
+    if not ranks or any(not 2 <= r <= 5 for r in ranks):
+        raise argparse.ArgumentTypeError(f"--ranks {text!r}: each rank must be 2, 3, 4 or 5")
+    return ranks
+
+
 CHECK_OPTIONS: tuple[Option, ...] = (
     Option(("--spec",), "built-in spec name or path to a .toml spec (default: pytorch)", {"default": "pytorch"}),
     Option(
         ("--init",),
         "constructor argument KEY=VALUE (Python literal, never evaluated); repeatable",
         {"action": "append", "default": [], "metavar": "KEY=VALUE"},
+    ),
+    Option(
+        ("--ranks",),
+        "input ranks to check, e.g. 2,3 (default: discovered by calling the class with ranks 2-5)",
+        {"type": csv_ranks, "default": None},
     ),
     Option(
         ("--device",),

@@ -92,8 +92,9 @@ def job_for(args: argparse.Namespace, config: Config, entry: TargetEntry, cli_in
         "fail_on": setting(args, config, "fail_on"), "timeout_s": setting(args, config, "timeout"),
         "ignore": ignore_codes(waivers, entry.target),
     }
-    if entry.ranks:
-        options["ranks"] = list(entry.ranks)
+    ranks = getattr(args, "ranks", None) or entry.ranks  # --ranks overrides the configured ones
+    if ranks:
+        options["ranks"] = list(ranks)
     if getattr(args, "world_size", None) is not None or getattr(args, "distributed", False):
         options.update(world_size=args.world_size, distributed=args.distributed)  # bnconform.distributed
     return Job(entry.target, options, tuple(waivers))
@@ -170,9 +171,9 @@ def model_error(job: Job) -> UsageError | None:
     """A whole model given to `check` cannot be built or fed as a norm layer: say so, suggest `scan`."""
     if job.obj is not None:
         return None
-    from bnconform.scan import describe_model
+    from bnconform.supervise import model_note
 
-    described = describe_model(job.target, job.options.get("init") or {})
+    described = model_note(job.target)  # found by the worker: this process never imports the target
     if not described:
         return None
     return UsageError(f"{job.target} is a model, not a normalization layer: it contains {described}; "
@@ -183,8 +184,6 @@ def model_hint(job: Job, result: Mapping[str, Any], single: bool) -> None:
     """A model whose forward failed on the probe shapes: the same message as model_error."""
     if not {f["code"] for f in result["findings"]} & {"construct-failed", "forward-failed"}:
         return
-    if any(f.get("details", {}).get("kind") in ("crashed", "timeout") for f in result["findings"]):
-        return  # describe_model imports and builds the target in this process: never after a crash or hang
     error = model_error(job)
     if error is not None:
         if single:
