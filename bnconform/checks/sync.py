@@ -2,8 +2,9 @@
 
 These checks judge the outcome of a multi-process run (bnconform.distributed). In an
 ordinary single-process run there is none: every check here is skipped with the reason,
-never passed. They require only the gate sync-rank-failed (a rank that did not finish leaves
-nothing to compare); consequences of one sync defect are folded under it by diagnosis.py.
+never passed. They require only gates: a class that cannot be built or run in one process,
+or a rank that did not finish, leaves nothing to compare (blocked, root cause first);
+consequences of one sync defect are folded under it by diagnosis.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bnconform.context import RunContext
 from bnconform.registry import Verdict, check, skipped
 
 SKIP_REASON = "runs with --world-size N or --distributed"
+GATED = ("construct-failed", "forward-failed", "sync-rank-failed")  # nothing to compare without them
 
 
 def judged(verdict: Callable[..., Verdict]) -> Callable[[RunContext], Verdict]:
@@ -44,7 +46,7 @@ def lazily(name: str) -> Callable[[RunContext], Verdict]:
 
 
 check(
-    "sync-rank-failed", area="distributed", severity="error",
+    "sync-rank-failed", area="distributed", severity="error", requires=("construct-failed", "forward-failed"),
     title="Every rank finishes every distributed training step",
     why="A rank that raises, dies or waits in a collective its peers never join stops the whole job; "
     "under torch.distributed it usually shows as a timeout far from the line at fault.",
@@ -53,7 +55,7 @@ check(
 )(lazily("rank_failed"))
 
 check(
-    "sync-not-synchronized", area="distributed", severity="error", requires=("sync-rank-failed",),
+    "sync-not-synchronized", area="distributed", severity="error", requires=GATED,
     title="Ranks normalize with statistics shared over the global batch",
     why="A BatchNorm used as SyncBatchNorm that normalizes each rank with its own shard's statistics "
     "trains as if the batch were the per-device batch: small per-device batches make training noisy.",
@@ -63,7 +65,7 @@ check(
 
 check(
     "sync-stats-local-count", area="distributed", severity="error",
-    requires=("sync-rank-failed",),
+    requires=GATED,
     title="Global statistics weight ranks by their sample count; the unbiased correction uses the global count",
     why="With uneven shards (the last batch of an epoch, drop_last=False) an equal-weight average of per-rank "
     "statistics is not the batch's statistics, and n_rank/(n_rank - 1) inflates the running variance.",
@@ -73,7 +75,7 @@ check(
 
 check(
     "sync-grad", area="distributed", severity="error",
-    requires=("sync-rank-failed",),
+    requires=GATED,
     title="Gradients flow through the global statistics (differentiable collectives)",
     why="dist.all_reduce is not differentiable: statistics reduced with it are constants to autograd, so "
     "input gradients miss the mean/variance terms and training diverges from single-device training.",
@@ -83,7 +85,7 @@ check(
 
 check(
     "sync-running-stats-diverge", area="distributed", severity="error",
-    requires=("sync-rank-failed",),
+    requires=GATED,
     title="Every rank ends with the same running statistics and num_batches_tracked",
     why="Checkpoints are saved from rank 0 and evaluation runs on any rank: running statistics that differ "
     "between ranks make evaluation depend on which rank did it.",
@@ -93,7 +95,7 @@ check(
 
 check(
     "sync-mismatch", area="distributed", severity="error",
-    requires=("sync-rank-failed",),
+    requires=GATED,
     title="Each rank's outputs, gradients and running statistics match the full-batch reference",
     why="Distributed training must compute what one BatchNorm computes on the whole global batch.",
     hint="Compare the reduced statistics with the full batch's on one channel; the report's per-rank table "
