@@ -87,5 +87,6 @@ def select_shapes(requested: list[str] | None, full: bool, device: str, element_
     if requested:
         return [parse_shape(text) for text in requested]
     if full:
-        return fit_to_memory(FULL_SHAPES, memory_budget(device), element_size)
+        # every case's x and dy stay allocated for the whole run: the shapes share the budget
+        return fit_to_memory(FULL_SHAPES, memory_budget(device) // len(FULL_SHAPES), element_size)
     return list(QUICK_SHAPES)
