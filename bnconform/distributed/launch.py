@@ -1,7 +1,7 @@
 """Spawning N ranks on this machine, watching them, and leaving no process behind.
 
-The spawner hosts the rendezvous store on a free loopback port (bound to port 0, so two
-runs never collide), starts each rank as `python -m bnconform.distributed.worker` in its
+The spawner hosts the rendezvous store on a free port of 127.0.0.1 (bound to port 0, so two
+runs never collide, and listening on loopback only), starts each rank as `python -m bnconform.distributed.worker` in its
 own session (so the rank and anything it starts can be killed as one process group), and
 reads the ranks' records from the store. A rank that dies or is still running at the
 deadline is described by its exit status and the tail of its output (a stack dump is
@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,8 +52,7 @@ def deadline_s(world_size: int, timeout_s: float) -> float:
 
 
 def spawn(config: dict[str, Any], world_size: int, timeout_s: float) -> Gathered:
-    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
-                          timeout=dt.timedelta(seconds=STARTUP_S))
+    store = loopback_store()
     prefixed = dist.PrefixStore(PREFIX, store)
     gathered = Gathered(world_size)
     with tempfile.TemporaryDirectory(prefix="bnconform-ranks-") as logs:
@@ -68,6 +68,26 @@ def spawn(config: dict[str, Any], world_size: int, timeout_s: float) -> Gathered
         gathered.missing = {r: missing(p, Path(logs) / f"rank{r}.log")
                             for r, p in enumerate(procs) if r not in gathered.records}
     return gathered
+
+
+def loopback_store() -> dist.TCPStore:
+    """The rendezvous store on a port the kernel picks (bind to port 0: runs never collide),
+    listening on 127.0.0.1 only: nothing outside this machine can join or read the run."""
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        port = sock.getsockname()[1]
+    except OSError:
+        sock.close()
+        raise
+    fd = sock.detach()  # the store owns the listening socket from here on, and closes it
+    try:
+        return dist.TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False, use_libuv=False,
+                             master_listen_fd=fd, timeout=dt.timedelta(seconds=STARTUP_S))
+    except Exception:
+        os.close(fd)
+        raise
 
 
 def start(member: Member, config: dict[str, Any], logs: Path) -> subprocess.Popen[bytes]:
