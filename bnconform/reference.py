@@ -27,6 +27,7 @@ class Behaviour:
     new_weight: float | None = 0.1  # None: cumulative average (PyTorch momentum=None)
     running_var_estimator: str = "unbiased"
     train_uses: str = "batch"  # "batch" | "running"
+    running_init: tuple[float, float] = (0.0, 1.0)  # a fresh module's statistics (frozen: used in training)
 
     @classmethod
     def from_spec(cls, spec: Spec, momentum: float | None = None) -> Behaviour:
@@ -40,6 +41,8 @@ class Behaviour:
             eps_placement=spec.eps_placement,
             new_weight=spec.new_weight(m),
             running_var_estimator=spec.running_var_estimator,
+            train_uses=spec.train_uses,
+            running_init=(spec.running_mean_init, spec.running_var_init),
         )
 
     def but(self, **changes: object) -> Behaviour:
@@ -108,9 +111,12 @@ def train_forward(
     """Training-mode output and the updated running state (None when not tracked)."""
     axes = behaviour.reduction_axes[x.dim()]
     mean, var = batch_statistics(x, axes, behaviour.norm_variance)
-    if behaviour.train_uses == "running" and state is not None:
-        mean = channel_view(state.mean, x.dim(), behaviour.channel_axis)
-        var = channel_view(state.var, x.dim(), behaviour.channel_axis)
+    if behaviour.train_uses == "running":
+        # Frozen statistics: the given state, or those of a freshly built module.
+        fixed = state or RunningState(torch.full((mean.numel(),), behaviour.running_init[0], dtype=x.dtype),
+                                      torch.full((mean.numel(),), behaviour.running_init[1], dtype=x.dtype))
+        mean = channel_view(fixed.mean, x.dim(), behaviour.channel_axis)
+        var = channel_view(fixed.var, x.dim(), behaviour.channel_axis)
     x_hat = normalize(x, mean, var, behaviour.eps, behaviour.eps_placement)
     y = affine(x_hat, weight, bias, behaviour.channel_axis)
     new_state = None if state is None else update_running(behaviour, x.detach(), state)

@@ -161,9 +161,11 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "update_under_no_grad": _k("update_under_no_grad", _boolean)},
     "eval": {"uses": _k("eval_uses", _enum("running", "batch")),
              "updates_running_stats": _k("eval_updates_running_stats", _boolean)},
-    "training": {"batch_of_one": _k("batch_of_one", _enum("error", "allowed"))},
+    "training": {"batch_of_one": _k("batch_of_one", _enum("error", "allowed")),
+                 "uses": _k("train_uses", _enum("batch", "running"), False)},
     "affine": {"weight_init": _k("weight_init", _number()),
-               "bias_init": _k("bias_init", _number())},
+               "bias_init": _k("bias_init", _number()),
+               "trainable": _k("affine_trainable", _boolean, False)},
     "interop": {"state_dict": _k("state_dict_interop", _interop, False)},
 } | {f"tolerance.{d}": {"rtol": _k(f"{d}.rtol", _number(0.0)),
                         "atol": _k(f"{d}.atol", _number(0.0))} for d in DTYPES}
@@ -384,6 +386,10 @@ def spec_from_source(src: _Source) -> Spec:
     values = _values(entries, src)
     _check_layout(values, entries, src)
     _check_eval(values, entries, src)
+    # Optional keys left out keep the Spec's defaults (batch statistics, trainable affine).
+    for optional in ("train_uses", "affine_trainable"):
+        if values[optional] is None:
+            values.pop(optional)
     values["tolerances"] = MappingProxyType(
         {d: Tolerance(values.pop(f"{d}.rtol"), values.pop(f"{d}.atol")) for d in DTYPES})
     values["reduction_axes"] = MappingProxyType(dict(sorted(values["reduction_axes"].items())))

@@ -28,6 +28,8 @@ def affine_slots(ctx: RunContext) -> list[str]:
     requires=FORWARD,
 )
 def affine_params(ctx: RunContext) -> Verdict:
+    if not ctx.spec.affine_trainable:
+        return skipped("the spec's gamma and beta are fixed (buffers or Parameters both fit)")
     found = ctx.probe(basics.found_tensors)
     roles = affine_slots(ctx)
     if not roles:

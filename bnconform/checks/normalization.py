@@ -117,6 +117,12 @@ def train_uses_running_stats(ctx: RunContext) -> Verdict:
         return failed(f"Training-mode output is normalized with {s.source} statistics; the spec's are frozen",
                       expected="running statistics", observed=f"{s.source} statistics",
                       repro=snippet(ctx, ["bn.train()", "y = bn(x)", "bn.eval()", "print((y - bn(x)).abs().max())"]))
+    if ctx.spec.train_uses == "running":  # a frozen layer: the fixed statistics in both modes
+        if s.source == "running":
+            return passed(source=s.source)
+        return failed(f"Training-mode output is normalized with {s.source} statistics; the spec's are frozen",
+                      expected="running statistics", observed=f"{s.source} statistics",
+                      repro=snippet(ctx, ["bn.train()", "y = bn(x)", "bn.eval()", "print((y - bn(x)).abs().max())"]))
     if s.source == "batch":
         return passed(source=s.source)
     if s.source == "constant" or (s.source == "other" and not s.shift):
