@@ -124,10 +124,10 @@ class RunContext:
         from bnconform import fence
         from bnconform.supervise.session import CURRENT
 
-        earlier = CURRENT.fatal.get(what)
+        earlier = CURRENT.fatal_for(what)
         if earlier is not None:
             # The same words as the first report, so the one crash or hang is reported once.
-            raise UserCodeError(what, earlier["detail"], earlier["kind"])
+            raise UserCodeError(earlier["what"], earlier["detail"], earlier["kind"])
         if self.fence_state is None:
             self.fence_state = fence.snapshot()
         progress.emit("call", what=what, timeout_s=self.settings.timeout_s)

@@ -6,6 +6,6 @@ results from it over a dedicated pipe, enforces the per-call timeout and `--max-
 turns a worker that dies or hangs into a finding instead of a lost run.
 """
 
-from bnconform.supervise.supervisor import run_supervised
+from bnconform.supervise.supervisor import model_note, run_supervised
 
-__all__ = ["run_supervised"]
+__all__ = ["model_note", "run_supervised"]

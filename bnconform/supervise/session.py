@@ -19,6 +19,17 @@ class Session:
     fatal: dict[str, dict[str, Any]] = field(default_factory=dict)  # call label -> crash record
     import_changes: dict[str, tuple[str, str]] | None = None  # None: the import was not fenced
 
+    def fatal_for(self, what: str) -> dict[str, Any] | None:
+        """The crash record when a call of this kind killed or hung a worker before.
+
+        A kind is the label without its qualifier: "eval-mode forward (cpu float64 module)" is
+        an eval-mode forward like any other, and must not hang each replacement in turn.
+        """
+        if what in self.fatal:
+            return self.fatal[what]
+        kind = call_kind(what)
+        return next((record for label, record in self.fatal.items() if call_kind(label) == kind), None)
+
     def load(self, prior: Mapping[str, Any]) -> None:
         self.results = dict(prior.get("results", {}))
         self.crashes = dict(prior.get("crashes", {}))
@@ -26,3 +37,7 @@ class Session:
 
 
 CURRENT = Session()
+
+
+def call_kind(what: str) -> str:
+    return what.split(" (", 1)[0]

@@ -38,6 +38,15 @@ GRACE_S = 0.5  # after SIGUSR1 (faulthandler dumps the stacks) and before SIGKIL
 TAIL_BYTES = 4000
 
 
+_MODEL_NOTES: dict[str, str] = {}  # target -> "2 normalization layers (...)" when it is a whole model
+
+
+def model_note(target: str) -> str | None:
+    """What the worker found when the target built as a model with norm layers inside (for the
+    "check its norm layers with `bnconform scan`" hint); None when it is not one or never ran."""
+    return _MODEL_NOTES.get(target)
+
+
 class WorkerFailed(Exception):  # noqa: N818 - an outcome, carried to the restart logic
     def __init__(self, record: dict[str, Any]) -> None:
         super().__init__(record["detail"])
@@ -133,6 +142,8 @@ class Supervision:
                     self.results[str(result.get("id"))] = result
                     check = None
                 progress.emit(str(event), **data)
+            elif kind == "model":
+                _MODEL_NOTES[self.target] = str(message["note"])
             elif kind == "result":
                 return message["result"]
             elif kind == "usage-error":

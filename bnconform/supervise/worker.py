@@ -53,8 +53,12 @@ def run(conn: Connection, job: Mapping[str, Any]) -> dict[str, Any]:
         install_fenced_import(job["target"], job["options"].get("timeout_s", 10.0))
         from bnconform.api import run_check
 
-        return {"type": "result", "result": run_check(job["target"], **job["options"])}
+        result = run_check(job["target"], **job["options"])
+        if {f["code"] for f in result["findings"]} & {"construct-failed", "forward-failed"}:
+            send_model_note(conn, job)
+        return {"type": "result", "result": result}
     except UsageError as error:
+        send_model_note(conn, job)
         return {"type": "usage-error", "message": str(error), "exit_code": error.exit_code}
     except ImportKilled as failure:
         return {"type": "import-failed", "detail": failure.detail}
@@ -74,6 +78,27 @@ def plan() -> list[dict[str, Any]]:
          "hint": c.hint, "requires": list(c.requires), "profile": c.profile}
         for c in execution_order(all_checks())
     ]
+
+
+MODEL_CALL = "building the target as a model (for the `bnconform scan` hint)"
+
+
+def send_model_note(conn: Connection, job: Mapping[str, Any]) -> None:
+    """Whether the target is a whole model with norm layers inside: a timed call like any other,
+    skipped in a replacement worker when it is what killed the last one."""
+    if CURRENT.fatal_for(MODEL_CALL) or not isinstance(job["target"], str):
+        return
+    from bnconform.scan import describe_model
+
+    progress.emit("call", what=MODEL_CALL, timeout_s=job["options"].get("timeout_s", 10.0))
+    try:
+        note = describe_model(job["target"], job["options"].get("init") or {})
+    except BaseException:  # noqa: BLE001 - only a hint: user code may raise anything
+        note = None
+    finally:
+        progress.emit("call-done")
+    if note:
+        protocol.send(conn, {"type": "model", "note": note})
 
 
 class ImportKilled(Exception):  # noqa: N818 - not an error of ours: the target's import did it
