@@ -59,7 +59,8 @@ def bench_threads(args: argparse.Namespace, baseline: dict[str, Any] | None,
     conformance = quick_check(builder, shapes[0], args.device)
     if not conformance.conforms:
         warn(f"the target does not conform (timing it anyway): {conformance.detail}")
-    report = Report(target=target.text, reference=f"torch.nn:{torch_class(len(shapes[0])).__name__}",
+    references = ", ".join(sorted({f"torch.nn:{torch_class(len(s)).__name__}" for s in shapes}))
+    report = Report(target=target.text, reference=references,
                     device=args.device, dtype=args.dtype, threads=torch.get_num_threads(), ceiling=ceiling(args.device),
                     conformance=conformance, memory_method=MEMORY_METHOD[args.device])
     report.memory = [peak_memory(builder, shape, setting) for shape in shapes]
