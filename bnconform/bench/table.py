@@ -13,7 +13,7 @@ import re
 from tabulate import tabulate
 
 from .results import Report
-from .shapes import shape_text
+from .shapes import shape_text, torch_class
 
 TIMING_HEADERS = ("shape", "pass", "target ms", "torch ms", "ratio", "min ratio", "GB/s", "% peak",
                   "torch GB/s", "torch % peak", "conforms")
@@ -46,7 +46,7 @@ def memory_rows(report: Report) -> list[tuple[str, ...]]:
 def growth_lines(report: Report) -> list[str]:
     lines = []
     for role, g in report.growth.items():
-        name = report.target if role == "target" else report.reference
+        name = report.target if role == "target" else f"torch.nn:{torch_class(len(g.shape)).__name__}"
         lines.append(f"{role} ({name}): {g.mb_per_step:.4f} MB per training step "
                      f"over {g.steps} steps at {shape_text(g.shape)}")
     return lines
