@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from bnconform.render.sanitize import inert
+
 COLORS = ("auto", "always", "never")
 BUG_HINT = "this is a bug in bnconform; please report it with the command line and BNCONFORM_DEBUG=1 output"
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
@@ -48,7 +50,7 @@ def width(stream: TextIO) -> int | None:
 
 def warn(message: str) -> None:
     """A problem that does not change the verdict (a report that could not be written)."""
-    print(f"bnconform: warning: {message}", file=sys.stderr, flush=True)
+    print(f"bnconform: warning: {inert(message)}", file=sys.stderr, flush=True)
 
 
 def write_out(text: str, stream: TextIO | None = None) -> bool:
@@ -84,7 +86,7 @@ def guarded_main(command: Callable[[], int], usage_error: type[Exception], usage
         sys.stdout.flush()  # inside the try: a reader gone before the last flush is a broken pipe too
         return code
     except usage_error as error:
-        print(f"bnconform: error: {error}", file=sys.stderr)
+        print(f"bnconform: error: {inert(str(error))}", file=sys.stderr)  # may quote user exception text
         return usage_code
     except KeyboardInterrupt:
         print("bnconform: interrupted", file=sys.stderr)
@@ -95,7 +97,7 @@ def guarded_main(command: Callable[[], int], usage_error: type[Exception], usage
     except Exception as error:  # noqa: BLE001 - a bug of ours: one line unless debugging
         if os.environ.get("BNCONFORM_DEBUG"):
             raise
-        print(f"bnconform: internal error: {type(error).__name__}: {error}\n{BUG_HINT}", file=sys.stderr)
+        print(f"bnconform: internal error: {type(error).__name__}: {inert(str(error))}\n{BUG_HINT}", file=sys.stderr)
         return 3
 
 

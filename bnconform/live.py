@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from bnconform import progress
+from bnconform.render.sanitize import inert
 
 CLEAR = "\r\x1b[K"
 
@@ -48,6 +49,7 @@ class ProgressLine:
             waited = self.clock() - since
             if waited >= 1.0:
                 line += f" - waiting on {what} ({waited:.0f} s of the {timeout_s:g} s timeout)"
+        line = inert(line)  # `what` names user code (a class name, a constructor call)
         limit = max(self.width() - 1, 10)
         return line if len(line) <= limit else line[: limit - 1] + "…"
 

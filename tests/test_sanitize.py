@@ -96,3 +96,20 @@ def test_markdown_table_cells_escape_too() -> None:
     row = next(line for line in text.splitlines() if line.startswith("|") and "evil" in line)
     # In a GFM cell the backslash is itself escaped, so the cell *displays* \u202e.
     assert "\\\\u202eevil" in row and "\u202e" not in row
+
+
+def test_console_warning_and_progress_line_are_inert(capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+    import itertools
+
+    from bnconform import console, live
+
+    console.warn("import printed " + HOSTILE)
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\u202e" not in err and r"\u202eevil" in err
+    line = live.ProgressLine(io.StringIO(), lambda: 400, clock=itertools.count(0.0, 5.0).__next__)
+    line("check", code="forward-failed")
+    line("call", what="constructing Evil\x1b[2J\u202e()", timeout_s=10.0)
+    shown = line.text()
+    assert "waiting on constructing Evil" in shown
+    assert "\x1b" not in shown and "\u202e" not in shown and r"Evil\x1b[2J\u202e()" in shown
