@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -144,11 +145,23 @@ def from_verdict(ctx: RunContext, spec: CheckSpec, verdict: Verdict, waived: set
                 hint=spec.hint,
                 repro=verdict.repro,
                 device=ctx.settings.device,
-                details=dict(verdict.details),
+                details={**impact_details(ctx, spec.code), **verdict.details},
                 waived=spec.code in waived,
             ),
         )
     return CheckResult(spec.code, spec.area, spec.title, status, verdict.reason, findings, dict(verdict.measurements))
+
+
+def impact_details(ctx: RunContext, code: str) -> dict[str, object]:
+    """What this finding's deviation alone costs (probes.impact): orders the report."""
+    from bnconform.probes.impact import STEPS, impact
+
+    measured = impact(ctx, code)
+    if measured is None or not math.isfinite(measured[0]):
+        return {}
+    value, where = measured
+    outputs = "training outputs" if where == "train" else f"eval outputs after {STEPS} training steps"
+    return {"impact": value, "impact_text": f"alone, this makes {outputs} differ from the spec's by {value:.2%}"}
 
 
 def crashed(ctx: RunContext, spec: CheckSpec, error: UserCodeError, waived: set[str]) -> CheckResult:

@@ -160,7 +160,8 @@ def _impact(details: Any) -> str:
     value = details.get("impact") if isinstance(details, Mapping) else None
     if not isinstance(value, int | float) or isinstance(value, bool):
         return ""
-    return f'<p class="impact"><strong>Impact:</strong> relative output error {e(f"{value:.3g}")}</p>'
+    text = details.get("impact_text") or f"relative output error {value:.3g}"
+    return f'<p class="impact"><strong>Impact:</strong> {e(str(text))}</p>'
 
 
 def repro(code: Any, ident: str) -> str:

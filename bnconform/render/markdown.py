@@ -137,7 +137,7 @@ def _finding(f: Mapping[str, Any], number: int) -> str:
         lines.append(f"- **Device:** {esc(f.get('device'))}")
     impact = _impact(f)
     if impact:
-        lines.append(f"- **Impact:** {impact}")
+        lines.append(f"- **Impact:** {esc(impact)}")
     for label, key in (("Why it matters", "why"), ("How to fix", "hint")):
         if f.get(key):
             lines.append(f"- **{label}:** {esc(f.get(key))}")
@@ -151,7 +151,7 @@ def _impact(f: Mapping[str, Any]) -> str:
     value = details.get("impact") if isinstance(details, Mapping) else None
     if not isinstance(value, int | float) or isinstance(value, bool):
         return ""
-    return f"relative output error {value:.3g}"
+    return str(details.get("impact_text") or f"relative output error {value:.3g}")
 
 
 def _consequences(root: Mapping[str, Any], consequences: Sequence[Mapping[str, Any]]) -> str:
