@@ -26,11 +26,14 @@ class Row:
     expected: str
     observed: str
     comparable: bool = True  # layout-independent: used to find the closest spec
+    judged: bool | None = None  # set where the rule is not string equality (rank groups)
 
     @property
     def verdict(self) -> str:
         if self.observed == UNKNOWN:
             return "unknown"
+        if self.judged is not None:
+            return "matches" if self.judged else "differs"
         return "matches" if same(self.expected, self.observed) else "differs"
 
 
@@ -173,6 +176,7 @@ def fingerprint(ctx: RunContext) -> dict[str, Any]:
 
 
 def layout_rows(ctx: RunContext) -> list[Row]:
+    from bnconform.checks.basics import missing_ranks
     from bnconform.checks.normalization import describe_axes
 
     rows = []
@@ -182,9 +186,10 @@ def layout_rows(ctx: RunContext) -> list[Row]:
             Row(
                 "input-rank-unsupported",
                 LABELS["input-rank-unsupported"],
-                str(list(ctx.ranks)) + " (whole groups " + str([list(g) for g in ctx.spec.rank_groups]) + ")",
+                "whole groups of " + " / ".join(str(list(g)) for g in ctx.spec.rank_groups),
                 str(list(support.accepted)),
                 False,
+                not missing_ranks(support.accepted, ctx.ranks, ctx.spec.rank_groups),
             )
         )
     structure = cached(ctx, statistics.structure, ctx.primary_rank)
