@@ -165,11 +165,20 @@ def test_old_results_without_grouping_still_render_flat() -> None:
 
 def test_among_equal_roots_the_one_that_explains_more_comes_first() -> None:
     found = [finding("input-rank-unsupported"), finding("running-stats-shape"), finding("momentum-inverted"),
-             finding("sequence-mismatch"), finding("dtype-support")]
+             finding("sequence-mismatch"), finding("device-parity")]
     ordered = diagnose(found)
     # The momentum rows take precedence over the shape row for value differences.
     assert codes(ordered)[:3] == ["momentum-inverted", "input-rank-unsupported", "running-stats-shape"]
-    assert [c["code"] for c in ordered[0]["consequences"]] == ["sequence-mismatch", "dtype-support"]
+    assert [c["code"] for c in ordered[0]["consequences"]] == ["sequence-mismatch", "device-parity"]
     # Measured impact still outranks the count.
     found[1] = finding("running-stats-shape", impact=0.3)
     assert codes(diagnose(found))[0] == "running-stats-shape"
+
+
+def test_dtype_support_stays_its_own_root_next_to_a_spec_deviation() -> None:
+    # dtype-support compares each precision with the class's own float64 result: a momentum or
+    # normalization bug does not explain it; plain-attribute statistics that do not convert do.
+    ordered = diagnose([finding("momentum-inverted"), finding("reduction-axes"), finding("dtype-support")])
+    assert all(f["caused_by"] is None for f in ordered)
+    ordered = diagnose([finding("running-stats-not-buffers"), finding("dtype-support")])
+    assert ordered[1]["caused_by"] == "running-stats-not-buffers"
