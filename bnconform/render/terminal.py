@@ -89,9 +89,12 @@ def _check_lines(result: Mapping[str, Any]) -> list[Line]:
 def _check_reason(check: Mapping[str, Any]) -> str:
     reason = c.one_line(check.get("reason"))
     if c.text(check.get("status")) == "failed" and not reason:
-        codes = [c.one_line(f.get("code")) for f in c.items(check, "findings")]
-        waived = all(f.get("waived") for f in c.items(check, "findings"))
-        return ("waived: " if waived and codes else "") + ", ".join(codes)
+        # "error", or "warning eps-default" when the finding's code is not the check's own
+        own = c.one_line(check.get("id"))
+        return ", ".join(
+            ("waived " if f.get("waived") else "") + c.one_line(f.get("severity"))
+            + ("" if c.one_line(f.get("code")) == own else f" {c.one_line(f.get('code'))}")
+            for f in c.items(check, "findings"))
     return reason
 
 
