@@ -211,15 +211,10 @@ class Report:
 
     @property
     def domain(self) -> dict[str, Any]:
-        """What was built and fed: the constructor call, the input ranks checked and accepted, tensors found."""
-        rows = {row["key"]: row for row in self.fingerprint.get("rows", [])}
-        ranks = rows.get("input-rank-unsupported", {})
-        return {
-            "construction": self.result["target"]["construction"],
-            "ranks": ranks.get("expected"),
-            "accepted_ranks": ranks.get("observed"),
-            "tensors": dict(self.result["target"]["tensors"]),
-        }
+        """What the class was found to accept (ranks, batch sizes, channels: result["domain"]),
+        with the constructor call used and where its tensors were found."""
+        return {**(self.result.get("domain") or {}), "construction": self.result["target"]["construction"],
+                "tensors": dict(self.result["target"]["tensors"])}
 
     @property
     def target(self) -> str:

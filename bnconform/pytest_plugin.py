@@ -63,7 +63,11 @@ def _config_file(config: pytest.Config) -> Path | None:
     if found is not None and _has_targets(found):
         return found
     if config.getoption("bnconform") or config.getini("bnconform_targets"):
-        return found or Path(config.inipath or Path(config.rootpath) / "pyproject.toml")
+        holder = found or config.inipath
+        if holder is None or not Path(holder).is_file():
+            raise pytest.UsageError("--bnconform: the checks are collected under the project's pyproject.toml, "
+                                    "bnconform.toml or pytest ini file, and the rootdir has none")
+        return Path(holder)
     return None
 
 
@@ -89,10 +93,17 @@ def _covered(path: Path, config: pytest.Config) -> bool:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """The project's configuration file, or one named on the command line; never another project's
+    pyproject.toml met while walking a directory (a vendored package, a test fixture)."""
     chosen = parent.config.stash.get(_FILE, None)
-    if file_path == chosen or (chosen is None and file_path.name in CONFIG_NAMES and _has_targets(file_path)):
+    if file_path == chosen or (file_path.name in CONFIG_NAMES and _named(file_path, parent.config)):
         return BnconformFile.from_parent(parent, path=file_path)
     return None
+
+
+def _named(path: Path, config: pytest.Config) -> bool:
+    here = Path(config.invocation_params.dir)
+    return any((here / arg.split("::")[0]).resolve() == path.resolve() for arg in config.args)
 
 
 class BnconformFile(pytest.File):
@@ -219,7 +230,8 @@ _BELOW = pytest.StashKey[list]()
 
 
 def _describe(finding: dict[str, Any]) -> str:
-    return (f"{finding['code']} ({finding['severity']}): {finding['message']}\n"
+    cause = f"[a consequence of {finding['caused_by']}: fix that first] " if finding.get("caused_by") else ""
+    return (f"{cause}{finding['code']} ({finding['severity']}): {finding['message']}\n"
             f"expected: {finding['expected']}\nobserved: {finding['observed']}\n"
             f"why: {finding['why']}\nfix: {finding['hint']}\n\nReproduce with:\n{finding['repro']}")
 

@@ -1,9 +1,13 @@
-"""The pytest plugin: one test item per check, failures carry the finding and its repro."""
+"""The pytest plugin behaves like pytest: config file -> target -> check, re-runnable node ids,
+one collection error for a bad target, JUnit names, reports, and nothing when not selected."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,41 +16,78 @@ import pytest
 import bnconform.api  # noqa: F401
 import bnconform.registry
 
-bnconform.registry.all_checks()
+CODES = bnconform.registry.known_codes()
+XSD = Path(__file__).parent / "data" / "junit-10.xsd"
+TUTORIAL = "bnconform.examples.tutorial:BatchNorm"
 
 pytest_plugins = ["pytester"]
 
 
-def test_tutorial_checks_fail_as_test_items(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_inprocess(
-        "--bnconform", "bnconform.examples.tutorial:BatchNorm", "--bnconform-fail-on", "warning", "-q", "-rf"
-    )
+def project(pytester: pytest.Pytester, targets: str, extra: str = "") -> None:
+    pytester.makepyprojecttoml(f"[tool.bnconform]\ntargets = {targets}\n{extra}")
+    pytester.makepyfile(test_unrelated="def test_one():\n    assert True\n")
+
+
+def test_collection_is_one_item_per_check_with_rerunnable_ids(pytester: pytest.Pytester) -> None:
+    project(pytester, '["torch.nn:BatchNorm2d"]')
+    result = pytester.runpytest_inprocess("--collect-only", "-q")
+    ids = [line for line in result.stdout.lines if "::" in line]
+    checks = [f"pyproject.toml::torch.nn:BatchNorm2d::{c}" for c in CODES]  # in registration order
+    assert [i for i in ids if i.startswith("pyproject")] == checks and "test_unrelated.py::test_one" in ids
+    assert len(ids) == len(CODES) + 1
+    result.stdout.fnmatch_lines([f"{len(CODES) + 1} tests collected*"])
+
+
+def test_selecting_an_unrelated_test_runs_no_check(pytester: pytest.Pytester) -> None:
+    project(pytester, '["torch.nn:BatchNorm2d"]')
+    result = pytester.runpytest_inprocess("test_unrelated.py", "--bnconform", "torch.nn:BatchNorm1d")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_bad_target_is_one_collection_error_on_one_line(pytester: pytest.Pytester) -> None:
+    project(pytester, '["torch.nn:BatchNorm2e"]')
+    result = pytester.runpytest_inprocess("-q")
+    result.assert_outcomes(errors=1)  # pytest stops at collection errors, as for a broken test file
+    errors = [line for line in result.stdout.lines if "bnconform: torch.nn:BatchNorm2e" in line]
+    assert len(errors) == 1 and "has no attribute 'BatchNorm2e'; similar names: BatchNorm2d" in errors[0]
+    assert "Traceback" not in result.stdout.str() and len(result.stdout.lines) < 30
+
+
+def test_checks_run_verdicts_junit_reports_and_no_warnings(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    xmlschema = pytest.importorskip("xmlschema")
+    waiver = '[[tool.bnconform.waivers]]\ncode = "running-stats-shape"\nreason = "2-D inputs unused"\n'
+    project(pytester, f'["{TUTORIAL}"]', waiver)
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")  # a warning would become a failure
+    junit, out = tmp_path / "junit.xml", tmp_path / "reports"
+    result = pytester.runpytest_inprocess(f"--junitxml={junit}", f"--bnconform-output={out}", "-rfx")
     outcomes = result.parseoutcomes()
-    assert outcomes["failed"] >= 4 and outcomes["passed"] >= 10
-    result.stdout.fnmatch_lines(["*bnconform momentum-inverted*", "*Reproduce with:*"])
-    for code in ("momentum-inverted", "running-stats-shape", "running-var-estimator", "input-rank-unsupported"):
-        assert f"bnconform[bnconform.examples.tutorial:BatchNorm]::{code}" in result.stdout.str()
+    failed = {m for m in re.findall(rf"FAILED pyproject.toml::{re.escape(TUTORIAL)}::([\w-]+)", result.stdout.str())}
+    report = json.loads((out / "bnconform-report.json").read_text())
+    # The CLI's rule: a check fails iff it has a non-waived finding at or above fail-on ("error").
+    erring = {c["id"] for c in report["checks"] if any(f["severity"] == "error" and not f["waived"]
+                                                       for f in c["findings"])}
+    assert failed == erring and {"momentum-inverted", "input-rank-unsupported"} <= failed
+    assert outcomes["failed"] == len(failed)
+    assert outcomes["xfailed"] == 1 and "waived: running-stats-shape: 2-D inputs unused" in result.stdout.str()
+    # Below fail-on (warnings, info): reported in the summary, the items pass, no pytest warning.
+    result.stdout.fnmatch_lines(["*findings below --bnconform-fail-on*", "*::num-batches-tracked: info:*"])
+    assert "warnings" not in outcomes
+    xmlschema.XMLSchema(str(XSD)).validate(str(junit))
+    text = junit.read_text()
+    assert f'classname="bnconform.{TUTORIAL}" name="momentum-inverted"' in text and 'classname=""' not in text
+    assert (out / "bnconform-report.json").is_file() and (out / "bnconform-report.md").is_file()
 
 
-def test_torch_batchnorm_passes_and_waivers_skip(pytester: pytest.Pytester) -> None:
-    clean = pytester.runpytest_inprocess("--bnconform", "torch.nn:BatchNorm2d", "-q")
-    assert clean.ret == 0 and "failed" not in clean.parseoutcomes()
-    waived = pytester.runpytest_inprocess(
-        "--bnconform", "bnconform.examples.tutorial:BatchNorm", "--bnconform-ignore", "momentum-inverted", "-rs"
-    )
-    waived.stdout.fnmatch_lines(["*waived: momentum-inverted*"])
+def test_a_collected_id_reruns_that_single_check(pytester: pytest.Pytester) -> None:
+    project(pytester, f'["{TUTORIAL}"]')
+    node = f"pyproject.toml::{TUTORIAL}::momentum-inverted"
+    assert node in pytester.runpytest_inprocess("--collect-only", "-q").stdout.lines
+    result = pytester.runpytest_inprocess(node, "-q")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*Reproduce with:*"])
 
 
-def test_fail_on_controls_which_severities_fail(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_inprocess(
-        "--bnconform", "bnconform.examples.tutorial:BatchNorm", "--bnconform-fail-on", "error", "-q", "-rf"
-    )
-    text = result.stdout.str()
-    assert "FAILED" in text and "::num-batches-tracked" not in text.split("short test summary")[-1]
-    assert "BnconformWarning" in text  # the info finding is shown as a warning instead
-
-
-def test_without_the_option_no_items_and_no_torch() -> None:
-    code = "import sys, bnconform.pytest_plugin; print('torch' in sys.modules)"
+def test_loading_the_plugin_imports_no_torch() -> None:
+    code = "import sys, bnconform, bnconform.pytest_plugin; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

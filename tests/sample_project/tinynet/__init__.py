@@ -1,0 +1,1 @@
+"""A small project that owns its normalization layers (bnconform's sample project)."""
