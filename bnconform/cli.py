@@ -26,10 +26,15 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"bnconform {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     check = commands.add_parser("check", help="check a BatchNorm class against a spec")
-    check.add_argument("target", help="module:Name or path/to/file.py:Name")
+    check.add_argument("target", nargs="*", help="module:Name or file.py:Name (default: the configured targets)")
     for option in CHECK_OPTIONS:
         check.add_argument(*option.flags, help=option.help, **option.kwargs)
     add_display_options(check)
+    from bnconform import infer, project, scan
+
+    project.add_arguments(check)
+    scan.add_parser(commands)
+    infer.add_parser(commands)
     commands.add_parser("specs", help="list the built-in specs")
     explain = commands.add_parser("explain", help="what a finding code means and how to fix it")
     explain.add_argument("code")
@@ -56,26 +61,14 @@ def add_display_options(parser: argparse.ArgumentParser) -> None:
 
 def command_check(args: argparse.Namespace) -> int:
     from bnconform import console, live
-    from bnconform.api import run_check
-    from bnconform.construct import parse_init
     from bnconform.present import check_output_choice
+    from bnconform.project import check_command
 
     check_output_choice(args)
     console.keep_hypothesis_out_of_cwd()
     progress = not getattr(args, "quiet", False) and console.is_tty(sys.stderr) and os.environ.get("TERM") != "dumb"
     with live.showing(sys.stderr, enabled=progress):
-        result = run_check(
-            args.target,
-            spec=args.spec,
-            init=parse_init(args.init),
-            seed=args.seed,
-            device=args.device,
-            profile=args.profile,
-            ignore=args.ignore,
-            fail_on=args.fail_on,
-            timeout_s=args.timeout,
-        )
-        return show_result(args, result, Path(args.output))
+        return check_command(args, show_result)  # targets and options from the CLI and [tool.bnconform]
 
 
 def show_result(args: argparse.Namespace, result: dict, out_dir: Path) -> int:
@@ -133,7 +126,20 @@ def command_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"check": command_check, "specs": command_specs, "explain": command_explain, "report": command_report}
+def command_scan(args: argparse.Namespace) -> int:
+    from bnconform.scan import run
+
+    return run(args, show_result)
+
+
+def command_infer(args: argparse.Namespace) -> int:
+    from bnconform.infer import run
+
+    return run(args)
+
+
+COMMANDS = {"check": command_check, "specs": command_specs, "explain": command_explain, "report": command_report,
+            "scan": command_scan, "infer": command_infer}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
