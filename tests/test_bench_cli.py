@@ -51,7 +51,7 @@ def test_cuda_without_a_device_is_refused(capsys, tmp_path) -> None:
 
 def test_end_to_end_torch_against_itself(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PYTEST_ADDOPTS", "--benchmark-disable")  # the caller's pytest settings do not leak in
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--benchmark-skip")  # the caller's pytest settings do not leak in
     code = main(["bench", "torch.nn:BatchNorm2d", *TINY, "--output", "out", "--format", "md,html", "--save", "first"])
     printed = capsys.readouterr().out
     assert code == 0, printed
