@@ -347,11 +347,11 @@ def test_github_step_summary_gets_the_markdown(capsys, in_tmp, monkeypatch):
     assert "momentum-inverted" in text[len("# earlier step\n") :]
 
 
-def test_specs_lists_the_seven_builtin_specs(capsys):
+def test_specs_lists_the_builtin_specs(capsys):
     code, out, err = cli(capsys, "specs")
     assert (code, err) == (0, "")
     names = {line.split()[0] for line in out.splitlines()[2:] if line.strip()}
-    assert names == {"pytorch", "keras", "tf-fused", "flax", "onnx", "mxnet", "paddle"}
+    assert names == {"pytorch", "keras", "tf-fused", "flax", "onnx", "mxnet", "paddle", "frozen"}
 
 
 def test_explain_a_code(capsys):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from bnconform.errors import SpecError, UsageError
 from bnconform.spec import Spec, Tolerance, builtin_spec_names, load_builtin_specs, load_spec
 
-BUILTINS = ["flax", "keras", "mxnet", "onnx", "paddle", "pytorch", "tf-fused"]
+BUILTINS = ["flax", "frozen", "keras", "mxnet", "onnx", "paddle", "pytorch", "tf-fused"]
 CHANNELS_FIRST = {2: (0,), 3: (0, 2), 4: (0, 2, 3), 5: (0, 2, 3, 4)}
 CHANNELS_LAST = {2: (0,), 3: (0, 1), 4: (0, 1, 2), 5: (0, 1, 2, 3)}
 
