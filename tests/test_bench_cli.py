@@ -130,3 +130,13 @@ def test_cuda_run_synchronizes_and_uses_the_device_ceiling(tmp_path, capsys) -> 
     assert "CPU" not in data["bnconform"]["ceiling"]["source"]
     assert {b["extra_info"]["device"] for b in data["benchmarks"]} == {"cuda"}
     assert all(m["torch_bytes"] > 0 for m in data["bnconform"]["memory"])
+
+
+def test_baseline_of_other_shapes_is_refused_before_timing(tmp_path, capsys) -> None:
+    baseline = tmp_path / "other.json"
+    info = {"role": "target", "pass": "forward", "shape": [2, 3], "dtype": "float32", "device": "cpu"}
+    baseline.write_text(json.dumps({"benchmarks": [{"extra_info": info, "stats": {"median": 1.0}}]}))
+    assert main(["bench", "torch.nn:BatchNorm2d", *TINY, "--output", str(tmp_path / "out"),
+                 "--compare", str(baseline)]) == 2
+    assert "no result for this run" in one_error_line(capsys)
+    assert not (tmp_path / "out").exists()  # refused before anything ran or was written

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 import gc
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from bnconform.construct import Builder
-from bnconform.target import load_target
+from bnconform.target import Target, load_target
 
 from .bandwidth import PASSES, ceiling
 from .cases import DTYPES, Setting, build_cases, build_target, build_torch, make_input, run_user
-from .compare import compare, regressions
+from .compare import compare, regressions, require_overlap
 from .conform import check_shape, quick_check
 from .memory import growth, peak_bytes, warm_up
 from .results import Memory, Report, timings_from
@@ -32,42 +33,54 @@ def bench(args: argparse.Namespace, baseline: dict[str, Any] | None,
           threshold: float | None) -> tuple[Report, list[Path]]:
     """The whole run with --threads torch threads (restored afterwards).
 
-    gc.freeze: the objects of every module imported so far (torch, and torch._dynamo that a
-    dispatch mode pulls in) are never garbage, so gc.collect need not walk them each time.
+    Bad input (target, shapes, a baseline without this run's cases) is refused before any
+    set-up. gc.freeze: the objects of every module imported so far (torch, and torch._dynamo
+    that a dispatch mode pulls in) are never garbage, so gc.collect need not walk them.
     """
+    target = load_target(args.target)
+    plan = Plan(target, Builder(target), Setting(device=args.device, dtype=DTYPES[args.dtype]))
+    element_size = torch.empty((), dtype=plan.setting.dtype).element_size()
+    plan.shapes = select_shapes(args.shapes, args.full, args.device, element_size)
+    if baseline is not None:
+        require_overlap(baseline, [("target", p, s, args.dtype, args.device) for s in plan.shapes for p in PASSES])
     threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
     warm_up()
     gc.freeze()
     try:
-        return bench_threads(args, baseline, threshold)
+        return run_plan(args, plan, baseline, threshold)
     finally:
         gc.unfreeze()
         torch.set_num_threads(threads)
 
 
-def bench_threads(args: argparse.Namespace, baseline: dict[str, Any] | None,
-                  threshold: float | None) -> tuple[Report, list[Path]]:
+@dataclass
+class Plan:
+    """What one run times: the target, where and in which dtype, and the shapes."""
+
+    target: Target
+    builder: Builder  # built up front: a constructor bnconform cannot call is refused early
+    setting: Setting
+    shapes: list[Shape] = field(default_factory=list)
+
+
+def run_plan(args: argparse.Namespace, plan: Plan, baseline: dict[str, Any] | None,
+             threshold: float | None) -> tuple[Report, list[Path]]:
     from .command import warn
 
-    target = load_target(args.target)
-    builder = Builder(target)
-    setting = Setting(device=args.device, dtype=DTYPES[args.dtype])
-    element_size = torch.empty((), dtype=setting.dtype).element_size()
-    shapes = select_shapes(args.shapes, args.full, args.device, element_size)
+    builder, setting, shapes = plan.builder, plan.setting, plan.shapes
     conformance = quick_check(builder, shapes[0], args.device)
     if not conformance.conforms:
         warn(f"the target does not conform (timing it anyway): {conformance.detail}")
     references = ", ".join(sorted({f"torch.nn:{torch_class(len(s)).__name__}" for s in shapes}))
-    report = Report(target=target.text, reference=references,
-                    device=args.device, dtype=args.dtype, threads=torch.get_num_threads(), ceiling=ceiling(args.device),
+    report = Report(target=plan.target.text, reference=references, device=args.device, dtype=args.dtype,
+                    threads=torch.get_num_threads(), ceiling=ceiling(args.device),
                     conformance=conformance, memory_method=MEMORY_METHOD[args.device])
     report.memory = [peak_memory(builder, shape, setting) for shape in shapes]
     report.growth = growth_per_step(builder, check_shape(shapes[0]), setting)
-    cases = build_cases(target, builder, shapes, PASSES, setting)
-    out = Path(args.output)
-    json_path = out / "bnconform-bench.json"
+    cases = build_cases(plan.target, builder, shapes, PASSES, setting)
+    json_path = Path(args.output) / "bnconform-bench.json"
     storage = Path(".benchmarks")
     run = run_benchmarks(cases, report.summary(), json_path, FULL if args.full else QUICK, args.save, storage)
     report.timings = timings_from(run, report.ceiling)

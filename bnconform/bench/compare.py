@@ -79,6 +79,12 @@ def load_baseline(path: str) -> dict[str, Any]:
     return data
 
 
+def require_overlap(baseline: dict[str, Any], planned: list[Key]) -> None:
+    """Refuse, before timing anything, a baseline that has none of the planned target cases."""
+    if not set(planned) & set(medians(baseline)):
+        raise UsageError("--compare: the baseline has no result for this run's passes, shapes, dtype and device")
+
+
 def compare(baseline: dict[str, Any], current: dict[str, Any]) -> list[Change]:
     """Changes for every benchmark present in both runs, in the current run's order."""
     before = medians(baseline)
