@@ -173,7 +173,8 @@ class RunContext:
         axes stay identifiable; no size equal to C: broadcasting mistakes raise or show)."""
         sizes = self.shape_sizes()
         spatial = {2: (), 3: ("L",), 4: ("H", "W"), 5: ("D", "H", "W")}[rank]
-        n = sizes["N"] if batch is None else batch
+        domain = self.known_domain()
+        n = sizes["N"] if batch is None else batch if domain is None else domain.batch_near(batch)
         return (n, self.channels if channels is None else channels, *(sizes[a] for a in spatial))
 
     def to_layout(self, x: torch.Tensor) -> torch.Tensor:

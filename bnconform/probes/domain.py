@@ -38,6 +38,15 @@ class Domain:
     channel_errors: dict[int, str] = field(default_factory=dict)  # other C -> why it failed
     dtype: str = "float64"
     float64_error: str = ""  # why float64 was not used, "" when it was
+    batch_multiple: int = 1  # training needs N divisible by this
+    batch_minimum: int = 1  # training needs N >= this
+
+    def batch_near(self, n: int) -> int:
+        """The nearest batch size >= n that the class trains on (a probe's own choice of N is
+        moved into the domain, so a constraint stays one finding and never becomes a crash)."""
+        n = max(n, self.batch_minimum)
+        n += -n % self.batch_multiple
+        return self.batch if n in self.batch_rejected else n
 
     @property
     def channels_honoured(self) -> bool:
@@ -87,6 +96,8 @@ def discover_domain(ctx: RunContext) -> Domain:
                 batch=batch,
                 batch_rejected=batch_rejected,
                 batch_constraint=constraint(batch_rejected, ctx.shape_sizes()),
+                batch_multiple=rule(batch_rejected)[0],
+                batch_minimum=rule(batch_rejected)[1],
                 channels=ctx.channels,
                 channel_errors=channel_scan(ctx, rank, batch),
                 dtype=str(dtype).removeprefix("torch."),
@@ -175,19 +186,32 @@ def batch_scan(ctx: RunContext, rank: int) -> dict[int, str]:
     return rejected
 
 
+def rule(rejected: dict[int, str]) -> tuple[int, int]:
+    """(multiple, minimum): the simplest rule separating accepted from rejected batch sizes,
+    (1, 1) when there is none or none fits."""
+    accepted = set(BATCH_CANDIDATES) - set(rejected)
+    if not rejected or not accepted:
+        return 1, 1
+    for k in (2, 3, 4, 8):
+        if all(n % k == 0 for n in accepted) and all(n % k for n in rejected):
+            return k, 1
+    if max(rejected) < min(accepted):
+        return 1, min(accepted)
+    return 1, 1
+
+
 def constraint(rejected: dict[int, str], sizes: dict[str, int]) -> str:
-    """The simplest rule that separates accepted from rejected batch sizes."""
+    """The rule in words ("" when every batch size trains)."""
     if not rejected:
         return ""
     tried = set(BATCH_CANDIDATES)
-    accepted = tried - set(rejected)
-    if not accepted:
+    if not tried - set(rejected):
         return f"training rejects every batch size tried ({sorted(tried)})"
-    for k in (2, 3, 4, 8):
-        if all(n % k == 0 for n in accepted) and all(n % k for n in rejected):
-            return f"training needs N divisible by {k}"
-    if max(rejected) < min(accepted):
-        return f"training needs N >= {min(accepted)}"
+    multiple, minimum = rule(rejected)
+    if multiple > 1:
+        return f"training needs N divisible by {multiple}"
+    if minimum > 1:
+        return f"training needs N >= {minimum}"
     return f"training rejects N in {sorted(rejected)}"
 
 

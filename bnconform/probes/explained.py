@@ -35,7 +35,7 @@ def deviations(ctx: RunContext) -> tuple[Behaviour, tuple[str, ...]]:
             axes[s.rank] = s.axes
             codes.append("reduction-axes")
     primary = ctx.probe(statistics.structure, ctx.primary_rank)
-    if primary.source != "batch" or primary.axes != ctx.spec.axes_for_rank(primary.rank):
+    if primary.source != ctx.spec.train_uses or primary.axes != ctx.spec.axes_for_rank(primary.rank):
         return behaviour.but(reduction_axes=axes), tuple(dict.fromkeys(codes))
     changes: dict[str, object] = {"reduction_axes": axes}
     if primary.estimator in ("biased", "unbiased") and primary.estimator != behaviour.norm_variance:

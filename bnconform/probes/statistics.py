@@ -193,11 +193,25 @@ def eps_behaviour(ctx: RunContext, estimator: str) -> EpsObservation:
 def observed_scale(
     ctx: RunContext, rank: int, stds: list[float], salt: int, **roles: object
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    if ctx.spec.train_uses == "running":
+        return scale_from_running(ctx, rank, stds, salt, **roles)
     prep = prepare(ctx, rank, gamma=[1.0], beta=[0.0], running=(FAR_MEANS, FAR_VARS), **roles)
     x = ctx.input_with_stats(rank, [0.1, -0.2, 0.3], stds, salt=salt)
     fit = fit_per_channel(x, forward(ctx, prep.module, x), ctx.spec.channel_axis)
     _, var_b = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(rank), "biased")
     return fit.scale, var_b.reshape(-1)
+
+
+def scale_from_running(
+    ctx: RunContext, rank: int, stds: list[float], salt: int, **roles: object
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen statistics (the spec normalizes with running ones in training too): the variance
+    is the running_var we set, so the denominator gives eps directly."""
+    variances = [s * s for s in stds]
+    prep = prepare(ctx, rank, gamma=[1.0], beta=[0.0], running=([0.1, -0.2, 0.3], variances), **roles)
+    x = ctx.input_with_stats(rank, [0.5, -1.0, 2.0], [1.0, 2.0, 0.5], salt=salt)
+    fit = fit_per_channel(x, forward(ctx, prep.module, x), ctx.spec.channel_axis)
+    return fit.scale, per_channel(variances, ctx.channels)
 
 
 def variance_used(var_b: torch.Tensor, estimator: str, n: int) -> torch.Tensor:
