@@ -158,7 +158,8 @@ def _jobs(config: pytest.Config, path: Path) -> list[tuple[Any, int]]:
     from bnconform import project
     from bnconform.config import Config, TargetEntry, load_config
 
-    loaded = load_config(path) if path.is_file() and _has_targets(path) else Config()
+    ours = path.name in CONFIG_NAMES and path.is_file() and _has_targets(path)  # else a pytest ini file
+    loaded = load_config(path) if ours else Config()
     extra = [*config.getoption("bnconform"), *config.getini("bnconform_targets")]
     known = {e.target for e in loaded.targets}
     entries = [*loaded.targets, *(TargetEntry(t) for t in dict.fromkeys(extra) if t not in known)]

@@ -38,6 +38,14 @@ def test_collection_is_one_item_per_check_with_rerunnable_ids(pytester: pytest.P
     result.stdout.fnmatch_lines([f"{len(CODES) + 1} tests collected*"])
 
 
+def test_ini_and_command_line_targets_join_the_configured_ones(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nbnconform_targets =\n    torch.nn:BatchNorm1d\n")
+    pytester.makepyfile(test_unrelated="def test_one():\n    assert True\n")
+    result = pytester.runpytest_inprocess("--collect-only", "-q", "--bnconform", "torch.nn:BatchNorm3d")
+    ids = [line for line in result.stdout.lines if line.startswith("tox.ini::")]  # pytester's makeini file
+    assert ids == [f"tox.ini::torch.nn:BatchNorm{d}::{c}" for d in ("3d", "1d") for c in CODES]
+
+
 def test_selecting_an_unrelated_test_runs_no_check(pytester: pytest.Pytester) -> None:
     project(pytester, '["torch.nn:BatchNorm2d"]')
     result = pytester.runpytest_inprocess("test_unrelated.py", "--bnconform", "torch.nn:BatchNorm1d")
