@@ -33,3 +33,17 @@ def test_every_format_is_committed_and_the_tutorial_shows_the_plot() -> None:
             assert (EXAMPLES / name / file).is_file()
     html = (EXAMPLES / "tutorial" / "bnconform-report.html").read_text()
     assert "<svg" in html and "momentum-inverted" in html
+
+
+def test_committed_reports_open_with_the_verdict_and_the_fix_first() -> None:
+    import json
+
+    result = json.loads((EXAMPLES / "tutorial" / "bnconform-report.json").read_text())
+    first = result["findings"][0]
+    assert first["caused_by"] is None and first["severity"] == "error"  # the root cause to fix first
+    md = (EXAMPLES / "tutorial" / "bnconform-report.md").read_text()
+    screen = md.split("\n## ", 1)[0]
+    assert "FAIL" in screen and f"**Fix first:** **{first['code']}**" in screen and "**How to fix:**" in screen
+    html = (EXAMPLES / "tutorial" / "bnconform-report.html").read_text()
+    assert html.index('id="fix-first"') < html.index('id="findings"') < html.index('id="fingerprint"') < html.index(
+        'id="environment"')
