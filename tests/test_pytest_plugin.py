@@ -46,6 +46,15 @@ def test_ini_and_command_line_targets_join_the_configured_ones(pytester: pytest.
     assert ids == [f"tox.ini::torch.nn:BatchNorm{d}::{c}" for d in ("3d", "1d") for c in CODES]
 
 
+def test_the_config_file_is_collected_when_testpaths_leave_it_out(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\ntestpaths = ["tests"]\n\n'
+                               '[tool.bnconform]\ntargets = ["torch.nn:BatchNorm2d"]\n')
+    pytester.mkdir("tests").joinpath("test_a.py").write_text("def test_a():\n    assert True\n")
+    result = pytester.runpytest_inprocess("--collect-only", "-q")
+    assert "tests/test_a.py::test_a" in result.stdout.lines
+    assert "pyproject.toml::torch.nn:BatchNorm2d::momentum-inverted" in result.stdout.lines
+
+
 def test_selecting_an_unrelated_test_runs_no_check(pytester: pytest.Pytester) -> None:
     project(pytester, '["torch.nn:BatchNorm2d"]')
     result = pytester.runpytest_inprocess("test_unrelated.py", "--bnconform", "torch.nn:BatchNorm1d")
