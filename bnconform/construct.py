@@ -8,16 +8,15 @@ parameter has no known meaning, so no check starts on a constructor it cannot ca
 
 from __future__ import annotations
 
-import ast
 import inspect
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from bnconform.errors import ConstructionError, UsageError, UserCodeError
+from bnconform.errors import ConstructionError, UserCodeError
+from bnconform.init_args import parse_init  # noqa: F401 - its old home; the CLI imports it without torch
 from bnconform.target import Target
 
 
@@ -53,8 +52,6 @@ FALLBACKS: dict[str, object] = {
     "device": None, "dtype": None,
 }
 
-_BARE_WORD = re.compile(r"[\w.:/+\-]+")
-_KEYWORDS = {"true": True, "false": False, "none": None, "null": None}
 _SPECIAL = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
@@ -64,32 +61,6 @@ class Unsupported(Exception):
     def __init__(self, role: str) -> None:
         super().__init__(f"the constructor has no parameter for {role!r}")
         self.role = role
-
-
-def parse_init(items: list[str]) -> dict[str, object]:
-    """Parse `--init KEY=VALUE` items; VALUE is a Python literal or a bare word (a string)."""
-    parsed: dict[str, object] = {}
-    for item in items:
-        key, eq, raw = item.partition("=")
-        key, raw = key.strip(), raw.strip()
-        if not eq or not key.isidentifier() or not raw:
-            raise UsageError(f"bad --init {item!r}: expected KEY=VALUE, e.g. --init groups=4")
-        if key in parsed:
-            raise UsageError(f"bad --init {item!r}: {key!r} is given twice")
-        parsed[key] = _parse_value(item, raw)
-    return parsed
-
-
-def _parse_value(item: str, raw: str) -> object:
-    try:
-        return ast.literal_eval(raw)  # never eval: --init values come from a command line
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        pass
-    if raw.lower() in _KEYWORDS:  # `true` from a shell would otherwise be a truthy string
-        return _KEYWORDS[raw.lower()]
-    if _BARE_WORD.fullmatch(raw):
-        return raw
-    raise UsageError(f"bad --init {item!r}: {raw!r} is not a Python literal; quote strings")
 
 
 class Builder:
