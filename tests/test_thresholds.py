@@ -1,0 +1,131 @@
+"""Cases just either side of each judging threshold, so a loosened or tightened tolerance fails.
+
+Every corpus bug is orders of magnitude past its threshold; these are not. Each test drives
+one check (or its comparison) on a tiny class on a RunContext, without the whole run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from bnconform.checks import momentum, normalization, output
+from bnconform.construct import Builder
+from bnconform.context import RunContext, RunSettings
+from bnconform.spec import load_spec
+from bnconform.target import Target
+
+
+def context(cls: type, spec: str = "pytorch") -> RunContext:
+    from bnconform.api import target_from_object
+
+    target: Target = target_from_object(cls)
+    ctx = RunContext(load_spec(spec), Builder(target), RunSettings())
+    assert ctx.domain.probe_rank in (2, 3)  # discovered as a run does first: probes use its rank
+    return ctx
+
+
+# -- momentum: MOMENTUM_TOL (1e-3 absolute on the new batch's weight) -------------------------
+
+
+def with_default_momentum(value: float) -> type:
+    class DefaultMomentum(nn.BatchNorm1d):
+        def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = value,
+                     affine: bool = True, track_running_stats: bool = True) -> None:
+            super().__init__(num_features, eps, momentum, affine, track_running_stats)
+
+    DefaultMomentum.__qualname__ = DefaultMomentum.__name__ = f"DefaultMomentum{str(value).replace('.', '_')}"
+    return DefaultMomentum
+
+
+def test_a_default_momentum_5_percent_off_is_a_finding() -> None:
+    verdict = momentum.momentum_default(context(with_default_momentum(0.105)))
+    assert verdict.status == "failed", verdict
+    assert "0.105" in verdict.observed
+
+
+def test_a_default_momentum_off_by_rounding_only_passes() -> None:
+    verdict = momentum.momentum_default(context(with_default_momentum(0.1000001)))
+    assert verdict.status == "passed", verdict
+    assert verdict.measurements["default"] == pytest.approx(0.1, abs=1e-5)
+
+
+def test_momentum_tolerance_is_pinned() -> None:
+    assert momentum.MOMENTUM_TOL == 1e-3
+    assert momentum.close(0.1, 0.1009) and not momentum.close(0.1, 0.1011)
+
+
+# -- output-mismatch: allowed = atol + rtol * |expected| (+ rounding of x) --------------------
+
+OFFSET = {"value": 0.0}
+
+
+class OffsetOutput(nn.BatchNorm1d):
+    """torch's BatchNorm1d plus a constant offset set by the test (OFFSET)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) + OFFSET["value"]
+
+
+def output_error(offset: float) -> float:
+    OFFSET["value"] = offset
+    try:
+        ctx = context(OffsetOutput)
+        case = output.Case((4, 5, 3), [0.0] * 5, [1.0] * 5, [1.0] * 5, [0.0] * 5, salt=7)
+        return output.compare(ctx, case).error
+    finally:
+        OFFSET["value"] = 0.0
+
+
+def test_an_output_error_3x_the_float64_tolerance_fails() -> None:
+    # tolerance.float64: atol = rtol = 1e-7; outputs near 0 allow ~1e-7, so 3e-7 is ~3x over.
+    assert 1.5 < output_error(3e-7) <= 3.0
+
+
+def test_an_output_error_half_the_float64_tolerance_passes() -> None:
+    assert 0.2 < output_error(5e-8) <= 0.5
+
+
+def test_the_exact_module_has_no_output_error() -> None:
+    assert output_error(0.0) < 0.05
+
+
+# -- unstable-variance: relative error of the normalizing variance <= 0.05 --------------------
+
+VARIANCE_SCALE = {"value": 1.0}
+
+
+class ScaledVariance(nn.BatchNorm1d):
+    """Normalizes training batches with the biased variance times VARIANCE_SCALE (float32 safe)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        super().forward(x)  # keeps the running statistics as torch's
+        axes = [0, *range(2, x.dim())]
+        mean = x.mean(axes, keepdim=True)
+        var = ((x - mean) ** 2).mean(axes, keepdim=True) * VARIANCE_SCALE["value"]
+        view = [1, -1] + [1] * (x.dim() - 2)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight.view(view) + self.bias.view(view)
+
+
+def unstable_variance(scale: float) -> Any:
+    VARIANCE_SCALE["value"] = scale
+    try:
+        return normalization.unstable_variance(context(ScaledVariance))
+    finally:
+        VARIANCE_SCALE["value"] = 1.0
+
+
+def test_a_variance_error_just_above_the_limit_fails() -> None:
+    verdict = unstable_variance(1.08)
+    assert verdict.status == "failed", verdict
+    assert "relative error 0.0" in verdict.observed
+
+
+def test_a_variance_error_just_below_the_limit_passes() -> None:
+    verdict = unstable_variance(1.03)
+    assert verdict.status == "passed", verdict
+    assert 0.02 < verdict.measurements["relative_error"] < 0.05
