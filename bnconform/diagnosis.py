@@ -7,8 +7,9 @@ under their cause: the cause is the finding to fix, its consequences are listed 
 
 JSON (see DESIGN.md): every finding gets `"caused_by"` (the root cause's code, or null)
 and `"consequences"` (`[{"code", "message"}]` of the findings it explains, or []). A
-consequence keeps its own severity, so counts, the verdict and the exit code are the same
-as without grouping; only the presentation changes.
+consequence is judged with its cause (`effective_severities`): never more severe than it
+(the check's own severity kept in details["measured_severity"]) and waived with it
+(details["waived_with"]); counts, the verdict and the exit code use those.
 
 Order: root causes first, most severe first (a root counts as severe as the worst finding
 it explains), then the larger measured impact (`details["impact"]`, relative output error)
@@ -232,14 +233,16 @@ def annotated(finding: Finding, caused_by: str | None, consequences: Sequence[No
 
 
 def annotate_checks(checks: list[dict[str, Any]], findings: Sequence[Mapping[str, Any]]) -> None:
-    """Copy `caused_by`/`consequences` onto the same findings inside each check's JSON (JUnit
-    and the pytest plugin read those)."""
+    """Copy `caused_by`/`consequences`, and the severity and waiver the diagnosis settled, onto
+    the same findings inside each check's JSON (JUnit and the pytest plugin read those)."""
     by_key = {_key(f): f for f in findings}
     for check in checks:
         for finding in check.get("findings", []):
             match = by_key.get(_key(finding), {})
             finding["caused_by"] = match.get("caused_by")
             finding["severity"] = match.get("severity", finding["severity"])
+            finding["waived"] = match.get("waived", finding["waived"])  # waived with its cause
+            finding["details"] = match.get("details", finding["details"])
             finding["consequences"] = list(match.get("consequences", []))
 
 

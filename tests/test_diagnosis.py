@@ -55,10 +55,20 @@ def test_consequences_are_folded_under_their_cause() -> None:
     assert ordered[-1]["waived"] and ordered[-1]["caused_by"] is None  # waived: no grouping
 
 
-def test_counts_and_verdict_do_not_change() -> None:
+def test_error_consequences_of_an_error_cause_all_count() -> None:
     check = CheckResult("x", "area", "title", Status.FAILED, findings=tuple(FABRICATED))
     assert summary([check], FABRICATED, "error", 0.0)["counts"]["error"] == 4
     assert sum(1 for f in diagnose(FABRICATED) if f["severity"] == "error" and not f["waived"]) == 4
+
+
+def test_the_checks_json_gets_the_settled_severity_and_waiver() -> None:
+    from bnconform.diagnosis import effective_severities
+
+    checked = [finding("eps-default", "warning", waived=True), finding("output-mismatch")]
+    checks = [CheckResult(f.code, "a", "t", Status.FAILED, findings=(f,)).to_json() for f in checked]
+    annotate_checks(checks, diagnose(effective_severities(checked)))  # as result.assemble does
+    output = checks[1]["findings"][0]
+    assert output["waived"] and output["details"]["waived_with"] == "eps-default"
 
 
 def test_forward_failed_explains_everything_and_chains_resolve_to_the_root() -> None:
