@@ -108,7 +108,7 @@ def test_a_hard_coded_channel_count_is_named() -> None:
     ({7: "x"}, "training rejects N in [7]"),
 ])
 def test_batch_constraint_is_the_simplest_rule(rejected: dict[int, str], expected: str) -> None:
-    assert constraint(rejected, {}) == expected
+    assert constraint(rejected) == expected
 
 
 @pytest.mark.parametrize(("seed", "channels"), list(itertools.product(range(6), range(1, 13))))

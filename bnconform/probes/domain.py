@@ -89,15 +89,16 @@ def discover_domain(ctx: RunContext) -> Domain:
             rank = preferred_rank(tuple(accepted))
             batch = accepted[rank]
             batch_rejected = batch_scan(ctx, rank)
+            multiple, minimum = rule(batch_rejected)
             return Domain(
                 ranks=tuple(sorted(accepted)),
                 rejected={r: str(error) for r, error in rejected.items()},
                 probe_rank=rank,
                 batch=batch,
                 batch_rejected=batch_rejected,
-                batch_constraint=constraint(batch_rejected, ctx.shape_sizes()),
-                batch_multiple=rule(batch_rejected)[0],
-                batch_minimum=rule(batch_rejected)[1],
+                batch_constraint=constraint(batch_rejected),
+                batch_multiple=multiple,
+                batch_minimum=minimum,
                 channels=ctx.channels,
                 channel_errors=channel_scan(ctx, rank, batch),
                 dtype=str(dtype).removeprefix("torch."),
@@ -200,7 +201,7 @@ def rule(rejected: dict[int, str]) -> tuple[int, int]:
     return 1, 1
 
 
-def constraint(rejected: dict[int, str], sizes: dict[str, int]) -> str:
+def constraint(rejected: dict[int, str]) -> str:
     """The rule in words ("" when every batch size trains)."""
     if not rejected:
         return ""
