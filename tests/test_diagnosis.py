@@ -193,3 +193,13 @@ def test_dtype_support_stays_its_own_root_next_to_a_spec_deviation() -> None:
         assert all(f["caused_by"] is None for f in diagnose([finding(cause), finding("dtype-support")])), cause
     for cause in ("unstable-variance", "forward-failed"):
         assert diagnose([finding(cause), finding("dtype-support")])[1]["caused_by"] == cause
+
+
+def test_a_capped_consequence_shows_the_severity_its_check_measured() -> None:
+    from bnconform.diagnosis import effective_severities
+
+    result = fabricated_result()
+    result["findings"] = diagnose(effective_severities([finding("eps-default", "warning"),
+                                                        finding("output-mismatch")]))
+    assert "- **output-mismatch** (warning (measured: error)):" in markdown.render(result)
+    assert "warning (measured: error)</span>" in html.render(result)

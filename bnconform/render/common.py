@@ -137,6 +137,14 @@ def fix_first_line(result: Mapping[str, Any], limit: int | None = None) -> str:
     return one_line(f"Fix first: {one_line(root.get('code'))}: {hint}", limit) if root and hint else ""
 
 
+def severity_label(finding: Mapping[str, Any]) -> str:
+    """"warning" or, for a consequence capped at its cause's severity, "warning (measured: error)"."""
+    details = finding.get("details")
+    measured = one_line(details.get("measured_severity")) if isinstance(details, Mapping) else ""
+    own = one_line(finding.get("severity"))
+    return f"{own} (measured: {measured})" if measured and measured != own else own
+
+
 def consequence_line(consequences: Iterable[Mapping[str, Any]]) -> str:
     """"also explains: output-mismatch, sequence-mismatch"."""
     codes = list(dict.fromkeys(one_line(f.get("code")) for f in consequences))

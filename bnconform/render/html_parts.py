@@ -150,7 +150,7 @@ def finding(f: Mapping[str, Any], index: int, consequences: Sequence[str] = (), 
     kind = "consequence" if cause else "root"
     return (
         f'<article class="finding {sev} {kind}" data-severity="{sev}" id="finding-{index}">'
-        f'<h4><span class="sev {sev}">{e(f.get("severity"))}</span>'
+        f'<h4><span class="sev {sev}">{e(c.severity_label(f))}</span>'
         f'<code class="code">{e(f.get("code"))}</code>: {e(f.get("message"))}</h4>'
         f"{role}{body}{nested}</article>"
     )

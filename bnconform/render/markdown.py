@@ -159,7 +159,7 @@ def _consequences(root: Mapping[str, Any], consequences: Sequence[Mapping[str, A
     lines = [f"**Consequences of {esc(root.get('code'))}** (other checks that fail because of it;"
              " fixing the cause fixes them):", ""]
     for f in consequences:
-        lines.append(f"- **{esc(f.get('code'))}** ({esc(f.get('severity'))}): {esc(f.get('message'))}")
+        lines.append(f"- **{esc(f.get('code'))}** ({esc(c.severity_label(f))}): {esc(f.get('message'))}")
         lines.append(f"  - expected {esc(f.get('expected'))}; observed {esc(f.get('observed'))}")
     return "\n".join(lines)
 
