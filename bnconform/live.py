@@ -34,7 +34,8 @@ class ProgressLine:
 
     def __call__(self, event: str, **data: Any) -> None:
         if event == "check":
-            self.check = str(data.get("code", ""))
+            # a new check: no earlier call is in flight (a killed worker never says call-done)
+            self.check, self.calls = str(data.get("code", "")), []
         elif event == "call":
             self.calls.append((str(data.get("what", "")), float(data.get("timeout_s", 0.0)), self.clock()))
         elif event == "call-done" and self.calls:

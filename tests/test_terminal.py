@@ -167,3 +167,14 @@ def test_progress_line_listens_only_inside_its_block_and_clears_itself() -> None
     assert "bnconform: checking state-dict" in out.getvalue() and out.getvalue().endswith(CLEAR)
     progress.emit("check", code="later")
     assert line.check == "state-dict"
+
+
+def test_a_new_check_forgets_a_call_that_never_finished() -> None:
+    """A worker killed on its timeout never sends call-done; the next check must not show it."""
+    clock = Clock()
+    line = ProgressLine(FakeTTY(), lambda: 100, clock)
+    line("check", code="num-batches-tracked")
+    line("call", what="eval-mode forward", timeout_s=6.0)
+    clock.now = 7.0
+    line("check", code="state-dict")
+    assert line.text() == "bnconform: checking state-dict"

@@ -141,7 +141,8 @@ class Supervision:
                     result = data.get("result") or {}
                     self.results[str(result.get("id"))] = result
                     check = None
-                progress.emit(str(event), **data)
+                # the display shows the budget this supervisor enforces (first call of a kind: 2x)
+                progress.emit(str(event), **({**data, "timeout_s": budget} if event == "call" else data))
             elif kind == "model":
                 _MODEL_NOTES[self.target] = str(message["note"])
             elif kind == "result":
