@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bnconform.errors import SpecError, UsageError
@@ -105,6 +105,7 @@ def test_new_weight_conversions() -> None:
         torch_spec.new_weight(1.5)
 
 
+@settings(deadline=None, database=None)  # no timing assertion, no .hypothesis/ folder
 @given(name=st.sampled_from(BUILTINS), m=st.floats(0.0, 1.0))
 def test_new_weight_round_trip(name: str, m: float) -> None:
     spec = load_spec(name)

@@ -5,6 +5,7 @@ failed there (see docs/mutation-summary.md)."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,35 @@ def test_discovery_prefers_a_buffer_over_a_parameter_for_running_statistics() ->
 def test_markdown_escapes_ampersands_so_entities_cannot_be_injected() -> None:
     assert esc("a &lt;b&gt; & c") == "a &amp;lt;b&amp;gt; &amp; c"
     assert cell("x&y|z") == "x&amp;y\\|z"
+
+
+# -- test habits: property tests carry no timing assertion and write no database --------------
+
+
+def _settings_calls(tree: ast.Module) -> dict[str, ast.Call]:
+    """Module-level NAME = settings(...) assignments (a shared profile such as PROPERTY_SETTINGS)."""
+    return {t.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "settings"
+            for t in node.targets if isinstance(t, ast.Name)}
+
+
+def _quiet(call: ast.Call) -> bool:
+    given = {k.arg: k.value for k in call.keywords}
+    return all(isinstance(given.get(k), ast.Constant) and given[k].value is None for k in ("deadline", "database"))
+
+
+def test_every_property_test_sets_no_deadline_and_no_database() -> None:
+    loud = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        shared = _settings_calls(tree)
+        for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+            names = [getattr(d.func if isinstance(d, ast.Call) else d, "id", "") for d in fn.decorator_list]
+            if "given" not in names:
+                continue
+            calls = [d for d in fn.decorator_list
+                     if isinstance(d, ast.Call) and getattr(d.func, "id", "") == "settings"]
+            calls += [shared[d.id] for d in fn.decorator_list if isinstance(d, ast.Name) and d.id in shared]
+            if not any(_quiet(c) for c in calls):
+                loud.append(f"{path.name}::{fn.name}")
+    assert not loud, f"@given without settings(deadline=None, database=None): {loud}"
