@@ -48,7 +48,9 @@ class ProgressLine:
         if calls:
             what, timeout_s, since = calls[-1]
             waited = self.clock() - since
-            if waited >= 1.0:
+            if waited > timeout_s > 0:  # hung: the supervisor is stopping it (and restarting the worker)
+                line += f" - {what} passed its {timeout_s:g} s timeout; stopping it"
+            elif waited >= 1.0:
                 line += f" - waiting on {what} ({waited:.0f} s of the {timeout_s:g} s timeout)"
         line = inert(line)  # `what` names user code (a class name, a constructor call)
         limit = max(self.width() - 1, 10)

@@ -142,6 +142,10 @@ def test_progress_line_names_the_check_and_a_call_waiting_on_its_timeout() -> No
     clock.now = 4.6
     assert line.text() == ("bnconform: checking output-mismatch - waiting on train-mode forward "
                            "(3 s of the 10 s timeout)")
+    clock.now = 12.0
+    assert line.text() == ("bnconform: checking output-mismatch - train-mode forward passed its 10 s timeout; "
+                           "stopping it")
+    clock.now = 4.6
     line("call", what="inner", timeout_s=10.0)
     line("call-done")
     assert "waiting on train-mode forward" in line.text()  # nested calls: the outer one is still waiting
