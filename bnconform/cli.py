@@ -65,7 +65,6 @@ def command_check(args: argparse.Namespace) -> int:
     from bnconform.project import check_command
 
     check_output_choice(args)
-    console.keep_hypothesis_out_of_cwd()
     progress = not getattr(args, "quiet", False) and console.is_tty(sys.stderr) and os.environ.get("TERM") != "dumb"
     with live.showing(sys.stderr, enabled=progress):
         return check_command(args, show_result)  # targets and options from the CLI and [tool.bnconform]
@@ -144,10 +143,11 @@ COMMANDS = {"check": command_check, "specs": command_specs, "explain": command_e
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit codes: 0 pass, 1 findings at or above --fail-on, 2 bad input, 3 our bug, 130 Ctrl-C."""
-    from bnconform.console import guarded_main
+    from bnconform.console import guarded_main, keep_hypothesis_out_of_cwd
 
     def command() -> int:
         args = build_parser().parse_args(argv)
+        keep_hypothesis_out_of_cwd()  # every command that runs checks (check, scan, bench, ...)
         return COMMANDS[args.command](args)
 
     return guarded_main(command, UsageError, UsageError.exit_code)
