@@ -64,3 +64,18 @@ def test_fail_on_warning_flips_every_channel(capsys, ci) -> None:
     assert not warning_cases(suite)  # the same findings are failures now
     failures = [case.find("failure").get("type") for case in suite.iter("testcase") if case.find("failure") is not None]
     assert failures and int(suite.get("failures")) == len(failures)
+
+
+def test_an_inconclusive_run_is_not_green_in_junit() -> None:
+    """exit code 1 without a failing check (construct-failed waived, nothing verified)."""
+    import json
+
+    from bnconform.render import junit
+
+    result = json.loads((Path(__file__).parent / "data" / "sample_result_clean.json").read_text())
+    assert ET.fromstring(junit.render(result).split("\n", 1)[1]).get("failures") == "0"
+    result["summary"].update(verdict="inconclusive", exit_code=1)
+    suite = ET.fromstring(junit.render(result).split("\n", 1)[1])
+    assert suite.get("failures") == "1" and int(suite.get("tests")) == len(result["checks"]) + 1
+    (case,) = [case for case in suite.iter("testcase") if case.find("failure") is not None]
+    assert case.get("name") == "verdict" and case.find("failure").get("type") == "inconclusive"
