@@ -15,7 +15,8 @@ from bnconform.context import RunContext
 from bnconform.probes import basics
 from bnconform.registry import Verdict, check, failed, passed, skipped
 from bnconform.repro import snippet
-from bnconform.sequences import EXAMPLES, STEPS, run_sequences
+from bnconform.sequence_search import run_sequences
+from bnconform.sequences import EXAMPLES, STEPS
 
 # Only what makes the measurement impossible; causes that merely explain a divergence are
 # bnconform.diagnosis's CONSEQUENCES table.
