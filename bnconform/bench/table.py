@@ -70,7 +70,8 @@ def notes(report: Report) -> list[str]:
              f"{report.threads} torch thread{'s' * (report.threads != 1)}",
              f"bandwidth ceiling: {report.ceiling.gbps:.1f} GB/s ({report.ceiling.source})",
              "times: medians (ms), the lower of two repeats run target, torch, torch, target; ratio = "
-             "target/torch of the medians, min ratio = of the fastest rounds (steadier on a loaded machine)",
+             "target/torch of the medians, min ratio = of the fastest rounds (the two agree on a quiet machine; "
+             "when they disagree, other processes were competing for the CPU)",
              "GB/s and % peak are the target's; bytes model: eval 2, forward 3, forward+backward 8 x input bytes "
              "(see `bnconform bench --help`)",
              f"memory: {report.memory_method}"]
