@@ -77,8 +77,9 @@ def jobs(cosmic_ray: str, session: Path) -> Iterator[tuple[dict, dict | None]]:
 
 def summarize(cosmic_ray: str, session: Path, equivalent: dict[tuple[str, int, str, int], str]) -> Module:
     commit_file = session.with_suffix(".commit")
+    when = datetime.datetime.fromtimestamp(session.stat().st_mtime, datetime.UTC)
     module = Module("", commit_file.read_text().strip()[:12] if commit_file.exists() else "?",
-                    datetime.datetime.fromtimestamp(session.stat().st_mtime, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+                    when.strftime("%Y-%m-%d %H:%M UTC"))
     for item, result in jobs(cosmic_ray, session):
         (mutation,) = item["mutations"]
         module.path = mutation["module_path"]
