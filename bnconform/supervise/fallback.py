@@ -1,6 +1,7 @@
-"""The report the supervisor finishes alone, when no worker can: the import killed it, the
-restart cap was reached, or --max-time ran out. Only here does the supervisor import torch
-(through bnconform.result), and never the target, so this path cannot be forged either."""
+"""The report the supervisor finishes alone, when no worker can or none is worth starting:
+the import or a root check (construct-failed, forward-failed) killed it, the restart cap
+was reached, or --max-time ran out. Torch-free like the rest of the supervisor; the verdict
+comes from the same code as the worker's (bnconform.verdict, bnconform.diagnosis)."""
 
 from __future__ import annotations
 
@@ -16,25 +17,21 @@ ROOT_KINDS = ("construct-failed", "forward-failed")
 
 
 def assemble_alone(sup: Any, record: Mapping[str, Any], duration: float) -> dict[str, Any]:
-    from bnconform.result import environment, finite, summary, unique_findings
+    from bnconform.diagnosis import annotate_checks, diagnose, effective_severities
+    from bnconform.verdict import finite, summary, unique_findings
 
     checks = finished_checks(sup, record)
-    findings = unique_findings(checks)
+    findings = effective_severities(unique_findings(checks))
     checks_json = [c.to_json() for c in checks]
-    ordered: list[dict[str, Any]] = [f.to_json() for f in findings]
-    try:  # the diagnosis layer (root causes first) when this version has it
-        from bnconform.diagnosis import annotate_checks, diagnose
-
-        ordered = diagnose(findings)
-        annotate_checks(checks_json, ordered)
-    except ImportError:
-        pass
+    ordered = diagnose(findings)  # as bnconform.result.assemble: root causes first
+    annotate_checks(checks_json, ordered)
     options = sup.options
     return finite({
         "schema": "bnconform.result/1",
         "tool": {"name": "bnconform", "version": version()},
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "environment": environment(),
+        "domain": None,
         "target": {"text": sup.target, "qualname": sup.target.rpartition(":")[2], "file": target_file(sup.target),
                    "doc": "", "construction": "", "parameters": {}, "tensors": {}},
         "spec": {"name": str(options.get("spec", "pytorch")), "path": None, "description": ""},
@@ -107,9 +104,24 @@ def left_over(check: Mapping[str, Any], done: Mapping[str, CheckResult], profile
         return CheckResult(code, area, title, Status.BLOCKED, f"blocked by {blocker}")
     if record.get("stopped"):
         reason = f"not run: {record['detail']}"
+    elif record.get("root"):
+        reason = f"not run: the worker process died during {record['check']}"
     else:
         reason = f"not run: the worker process died {record.get('restarts', 1) + 1} times"
     return CheckResult(code, area, title, Status.BLOCKED, reason)
+
+
+def environment() -> dict[str, Any]:
+    """bnconform.result.environment without importing torch (its version from the metadata)."""
+    import platform
+    from importlib import metadata
+
+    try:
+        torch_version: str | None = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = None
+    return {"python": platform.python_version(), "torch": torch_version, "platform": platform.platform(),
+            "cpu": platform.processor() or platform.machine(), "cuda": None, "cudnn": None, "gpu": None}
 
 
 def target_file(text: str) -> str | None:

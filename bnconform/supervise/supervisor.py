@@ -36,6 +36,7 @@ IDLE_S = 300.0  # bnconform's own code between two user calls (reference math, h
 FIRST_CALL_FACTOR = 2.0  # the first call of a kind in each worker may compile or initialize lazily
 GRACE_S = 0.5  # after SIGUSR1 (faulthandler dumps the stacks) and before SIGKILL
 TAIL_BYTES = 4000
+ROOT_CHECKS = ("construct-failed", "forward-failed")
 
 
 _MODEL_NOTES: dict[str, str] = {}  # target -> "2 normalization layers (...)" when it is a whole model
@@ -95,6 +96,8 @@ class Supervision:
                 if record["check"] is not None:
                     self.crashes[record["check"]] = record
                 self.fatal[record["what"]] = record
+                if record["check"] in ROOT_CHECKS:  # every other check needs it: a new worker would only
+                    return self.finish_alone({**record, "root": True})  # re-import and block them all
         return self.finish_alone({"restarts": MAX_RESTARTS})
 
     def one_worker(self) -> dict[str, Any]:
