@@ -140,3 +140,13 @@ def test_baseline_of_other_shapes_is_refused_before_timing(tmp_path, capsys) -> 
                  "--compare", str(baseline)]) == 2
     assert "no result for this run" in one_error_line(capsys)
     assert not (tmp_path / "out").exists()  # refused before anything ran or was written
+
+
+def test_missing_pytest_benchmark_is_one_line_with_the_install_hint(monkeypatch, capsys, tmp_path) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pytest_benchmark"
+                        else real(name, *a))
+    assert main(["bench", "torch.nn:BatchNorm2d", "--output", str(tmp_path)]) == 2
+    assert "pip install pytest pytest-benchmark" in one_error_line(capsys)
