@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from bnconform import __version__
+from bnconform.bench import command as bench_command
 from bnconform.errors import UsageError
 from bnconform.options import CHECK_OPTIONS, DISPLAY_OPTIONS, FORMATS, csv_formats
 
@@ -35,6 +36,7 @@ def build_parser() -> Parser:
     project.add_arguments(check)
     scan.add_parser(commands)
     infer.add_parser(commands)
+    bench_command.add_parser(commands)
     commands.add_parser("specs", help="list the built-in specs")
     explain = commands.add_parser("explain", help="what a finding code means and how to fix it")
     explain.add_argument("code")
@@ -139,6 +141,7 @@ def command_infer(args: argparse.Namespace) -> int:
 
 COMMANDS = {"check": command_check, "specs": command_specs, "explain": command_explain, "report": command_report,
             "scan": command_scan, "infer": command_infer}
+COMMANDS["bench"] = bench_command.run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
