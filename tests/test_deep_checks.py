@@ -215,21 +215,21 @@ def test_memory_format_skipped_for_channels_last_specs(run_check) -> None:
 
 
 def test_thorough_gradcheck_uses_torch_gradcheck() -> None:
-    from bnconform.probes import basics, dtypes
+    from bnconform.probes import basics, gradcheck
 
     ctx = context("tests.corpus.deep.gradcheck_eval_backward:BatchNorm", profile="thorough")
     ctx.domain
-    full = dtypes.full_gradcheck(ctx)
+    full = gradcheck.full_gradcheck(ctx)
     assert full.gradcheck["train"] == ""
     assert "GradcheckError" in full.gradcheck["eval"]
 
 
 def test_thorough_gradcheck_passes_on_torch() -> None:
-    from bnconform.probes import basics, dtypes
+    from bnconform.probes import basics, gradcheck
 
     ctx = context("torch.nn:BatchNorm2d", profile="thorough")
     ctx.domain
-    full = dtypes.full_gradcheck(ctx)
+    full = gradcheck.full_gradcheck(ctx)
     assert full.gradcheck == {"train": "", "eval": ""} and full.gradgradcheck == {"train": "", "eval": ""}
 
 

@@ -13,6 +13,7 @@ import torch
 from bnconform.context import RunContext
 from bnconform.findings import Severity
 from bnconform.probes import devices, dtypes
+from bnconform.probes import gradcheck as gradcheck_probes
 from bnconform.registry import Verdict, check, failed, passed, skipped
 from bnconform.repro import attr, snippet
 
@@ -132,9 +133,9 @@ def dtype_support(ctx: RunContext) -> Verdict:
 def gradcheck(ctx: RunContext) -> Verdict:
     if ctx.dtype != torch.float64:
         return skipped("the module does not run in float64, which gradcheck needs")
-    wrong = {f"{r.mode} {name}": text for r in (ctx.probe(dtypes.directional, t) for t in (True, False))
+    wrong = {f"{r.mode} {name}": text for r in (ctx.probe(gradcheck_probes.directional, t) for t in (True, False))
              for name, text in r.wrong.items()}
-    full = ctx.probe(dtypes.full_gradcheck) if ctx.settings.profile == "thorough" else None
+    full = ctx.probe(gradcheck_probes.full_gradcheck) if ctx.settings.profile == "thorough" else None
     if full is not None:
         wrong.update({f"{mode} (torch.autograd.gradcheck)": text for mode, text in full.gradcheck.items() if text})
     if wrong:
