@@ -129,3 +129,59 @@ def test_a_variance_error_just_below_the_limit_passes() -> None:
     verdict = unstable_variance(1.03)
     assert verdict.status == "passed", verdict
     assert 0.02 < verdict.measurements["relative_error"] < 0.05
+
+
+# -- the other momentum checks on torch's class and one fault each ----------------------------
+
+
+class InvertedFormula(nn.BatchNorm1d):
+    """Gives the new batch 1 - momentum (a Keras-style formula behind PyTorch's default)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        momentum = self.momentum
+        if momentum is not None:
+            self.momentum = 1 - momentum
+        try:
+            return super().forward(x)
+        finally:
+            self.momentum = momentum
+
+
+class HardCodedMomentum(nn.BatchNorm1d):
+    """Takes a momentum argument but always uses 0.1 (None included)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1) -> None:
+        super().__init__(num_features, eps, 0.1)
+
+
+@pytest.mark.parametrize("check", [momentum.momentum_inverted, momentum.momentum_ignored,
+                                   momentum.momentum_default, momentum.momentum_none])
+def test_every_momentum_check_passes_on_torch_batchnorm(check: Any) -> None:
+    verdict = check(context(nn.BatchNorm1d))
+    assert verdict.status == "passed", verdict
+
+
+def test_an_inverted_momentum_formula_is_found_with_the_explicit_momentum() -> None:
+    verdict = momentum.momentum_inverted(context(InvertedFormula))
+    assert verdict.status == "failed", verdict
+    assert verdict.details["cause"] == "by formula"
+    assert verdict.details["statistics"] == ["running_mean", "running_var"]
+    assert verdict.details["mean_weight"] == pytest.approx(0.7, abs=1e-6)  # EXPLICIT_MOMENTUM 0.3 inverted
+
+
+def test_an_inverted_default_momentum_is_found_by_default_value() -> None:
+    verdict = momentum.momentum_inverted(context(with_default_momentum(0.9)))
+    assert verdict.status == "failed", verdict
+    assert (verdict.details["cause"], verdict.details["construction"]) == ("by default value", "default construction")
+    assert "weight 0.9" in verdict.observed
+
+
+def test_a_hard_coded_momentum_is_ignored_and_breaks_momentum_none() -> None:
+    ctx = context(HardCodedMomentum)
+    ignored = momentum.momentum_ignored(ctx)
+    assert ignored.status == "failed", ignored
+    assert "momentum=0.3 has no effect" in ignored.message
+    none = momentum.momentum_none(ctx)
+    assert none.status == "failed", none
+    assert "[0.1, 0.1, 0.1]" in none.observed
+    assert momentum.momentum_default(ctx).status == "passed"
