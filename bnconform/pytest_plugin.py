@@ -215,7 +215,7 @@ class CheckItem(pytest.Item):
             self.config.stash.setdefault(_BELOW, []).extend((self.nodeid, f) for f in below)
         waived = [f for f in check["findings"] if f["waived"]]
         if waived and not failing:
-            reason = waived[0].get("waiver", {}).get("reason") or "command line"
+            reason = waived[0].get("waiver", {}).get("reason") or "waived"
             pytest.xfail(f"waived: {self.code}: {reason}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:

@@ -56,9 +56,15 @@ def apply_waivers(result: dict[str, Any], waivers: Sequence[Waiver], today: dt.d
     by_code = {w.code: w for w in relevant if not w.expired(today)}
     every = [*result["findings"], *(f for check in result["checks"] for f in check["findings"])]
     for finding in every:
-        waiver = by_code.get(finding["code"]) if finding.get("waived") else None
-        if waiver is not None:
+        if not finding.get("waived"):
+            continue
+        cause = (finding.get("details") or {}).get("waived_with")  # the diagnosis waived it with its cause
+        if finding["code"] in by_code:
+            waiver = by_code[finding["code"]]
             finding["waiver"] = {"reason": waiver.reason, "source": waiver.source}
+        elif cause in by_code:
+            waiver = by_code[cause]
+            finding["waiver"] = {"reason": f"waived with its cause {cause}: {waiver.reason}", "source": waiver.source}
     result["settings"]["waivers"] = [{**w.to_json(), **status(w, result, today)} for w in relevant]
     return result
 

@@ -33,6 +33,15 @@ def test_used_waiver_explains_its_finding_and_the_finding_stays_reported() -> No
     assert warnings_for(applied) == []
 
 
+def test_a_finding_waived_with_its_cause_carries_the_causes_reason() -> None:
+    data = result()
+    consequence = next(f for f in data["findings"] if not f["waived"])
+    consequence.update(waived=True, details={**consequence["details"], "waived_with": "momentum-inverted"})
+    apply_waivers(data, [Waiver("momentum-inverted", "legacy", source="pyproject.toml:9")], TODAY)
+    assert consequence["waiver"] == {"reason": "waived with its cause momentum-inverted: legacy",
+                                     "source": "pyproject.toml:9"}
+
+
 def test_stale_unverified_and_expired_are_told_apart() -> None:
     data = result()
     passed = next(c["id"] for c in data["checks"] if c["status"] == "passed")
