@@ -176,6 +176,13 @@ def test_an_inverted_default_momentum_is_found_by_default_value() -> None:
     assert "weight 0.9" in verdict.observed
 
 
+def test_an_inverted_default_momentum_is_not_also_a_wrong_default() -> None:
+    # 0.9 is the spec's 0.1 inverted: momentum-inverted's finding, not a second one
+    verdict = momentum.momentum_default(context(with_default_momentum(0.9)))
+    assert verdict.status == "passed", verdict
+    assert verdict.measurements["default"] == pytest.approx(0.9, abs=1e-6)
+
+
 def test_a_hard_coded_momentum_is_ignored_and_breaks_momentum_none() -> None:
     ctx = context(HardCodedMomentum)
     ignored = momentum.momentum_ignored(ctx)
