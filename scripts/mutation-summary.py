@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SESSIONS = ROOT / "build" / "mutation"
 EQUIVALENT = ROOT / "scripts" / "mutation-equivalent.txt"
+RECHECKED = ROOT / "scripts" / "mutation-rechecked.txt"
 OUT = ROOT / "docs" / "mutation-summary.md"
 
 # The judging core (issue 13): what decides a verdict, and the renderers' escaping.
@@ -41,6 +42,7 @@ class Module:
     killed: int = 0
     survived: int = 0
     equivalent: int = 0
+    rechecked: int = 0  # survived the session, killed since by a named test (applied by hand)
     pending: int = 0
     survivors: list[str] = field(default_factory=list)
 
@@ -55,12 +57,13 @@ def core_modules() -> list[str]:
     return sorted(m for m in found if not m.endswith("__init__.py"))
 
 
-def equivalents() -> dict[tuple[str, int, str, int], str]:
-    """(module, line, operator, occurrence) -> why the mutant cannot change behaviour."""
+def equivalents(path: Path = EQUIVALENT) -> dict[tuple[str, int, str, int], str]:
+    """(module, line, operator, occurrence) -> why the mutant cannot change behaviour
+    (mutation-equivalent.txt), or the test that kills it since (mutation-rechecked.txt)."""
     table: dict[tuple[str, int, str, int], str] = {}
-    if not EQUIVALENT.exists():
+    if not path.exists():
         return table
-    for raw in EQUIVALENT.read_text().splitlines():
+    for raw in path.read_text().splitlines():
         if not raw.strip() or raw.startswith("#"):
             continue
         module, line, operator, occurrence, reason = raw.split("\t")
@@ -75,7 +78,8 @@ def jobs(cosmic_ray: str, session: Path) -> Iterator[tuple[dict, dict | None]]:
         yield item, result
 
 
-def summarize(cosmic_ray: str, session: Path, equivalent: dict[tuple[str, int, str, int], str]) -> Module:
+def summarize(cosmic_ray: str, session: Path, equivalent: dict[tuple[str, int, str, int], str],
+              rechecked: dict[tuple[str, int, str, int], str]) -> Module:
     commit_file = session.with_suffix(".commit")
     when = datetime.datetime.fromtimestamp(session.stat().st_mtime, datetime.UTC)
     module = Module("", commit_file.read_text().strip()[:12] if commit_file.exists() else "?",
@@ -88,6 +92,9 @@ def summarize(cosmic_ray: str, session: Path, equivalent: dict[tuple[str, int, s
             module.pending += 1
         elif key in equivalent:
             module.equivalent += 1
+        elif result["test_outcome"] == "survived" and key in rechecked:
+            module.killed += 1
+            module.rechecked += 1
         elif result["test_outcome"] == "survived":
             module.survived += 1
             module.survivors.append(f"line {key[1]}: {key[2]} #{key[3]} ({mutation.get('definition_name') or '-'})")
@@ -105,19 +112,21 @@ def render(modules: dict[str, Module], head: str) -> str:
         "Each module is mutated alone and tested with only the tests that cover it",
         "(`scripts/mutation-targets.txt`). Equivalent mutants are listed with a reason in",
         "`scripts/mutation-equivalent.txt`. Score = killed / (killed + survived); targets: 85% per",
-        "module, 95% in checks/ and reference.",
+        "module, 95% in checks/ and reference. \"rechecked\": mutants that survived the session and",
+        "were killed since by the test named in `scripts/mutation-rechecked.txt` (applied by hand, the",
+        "test run, reverted); they count as killed until the next session confirms them.",
         "",
         f"Summary written {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC} at commit {head}.",
         "",
-        "| module | killed | survived | equivalent | not run | score | session (commit, date) |",
+        "| module | killed (rechecked) | survived | equivalent | not run | score | session (commit, date) |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for path, m in modules.items():
         if not m.commit:
             lines.append(f"| {path} | | | | | not yet run | |")
         else:
-            lines.append(f"| {path} | {m.killed} | {m.survived} | {m.equivalent} | {m.pending} | {m.score}"
-                         f" | {m.commit}, {m.date} |")
+            lines.append(f"| {path} | {m.killed} ({m.rechecked}) | {m.survived} | {m.equivalent} | {m.pending}"
+                         f" | {m.score} | {m.commit}, {m.date} |")
     survivors = [(p, s) for p, m in modules.items() for s in m.survivors]
     if survivors:
         lines += ["", "## Surviving mutants", ""]
@@ -132,7 +141,7 @@ def main(argv: list[str]) -> int:
     equivalent = equivalents()
     modules = {path: Module(path) for path in core_modules()}
     for session in sorted(SESSIONS.glob("*.sqlite")):
-        measured = summarize(args.cosmic_ray, session, equivalent)
+        measured = summarize(args.cosmic_ray, session, equivalent, equivalents(RECHECKED))
         if measured.path:
             modules[measured.path] = measured
     head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
