@@ -55,7 +55,7 @@ def cached(ctx: RunContext, fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def expected_values(spec: Spec) -> dict[str, str]:
-    return {
+    values = {
         "norm-variance-estimator": spec.norm_variance,
         "eps-placement": spec.eps_placement,
         "eps-default": f"{spec.eps:g}",
@@ -70,6 +70,9 @@ def expected_values(spec: Spec) -> dict[str, str]:
         "num-batches-tracked": "yes" if spec.num_batches_tracked else "no",
         "batch-size-one": spec.batch_of_one,
     }
+    if spec.train_uses == "running":  # frozen statistics: no batch variance is normalized with or mixed in
+        del values["norm-variance-estimator"], values["running-var-estimator"]
+    return values
 
 
 LABELS = {
