@@ -147,6 +147,20 @@ class InvertedFormula(nn.BatchNorm1d):
             self.momentum = momentum
 
 
+class InvertedMeanOnly(nn.BatchNorm1d):
+    """running_mean gives the new batch 1 - momentum; running_var is torch's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.momentum is None:
+            return super().forward(x)
+        old = self.running_mean.clone()
+        y = super().forward(x)
+        w = 1 - self.momentum
+        with torch.no_grad():
+            self.running_mean.copy_((1 - w) * old + w * x.mean([0, *range(2, x.dim())]))
+        return y
+
+
 class HardCodedMomentum(nn.BatchNorm1d):
     """Takes a momentum argument but always uses 0.1 (None included)."""
 
@@ -167,6 +181,14 @@ def test_an_inverted_momentum_formula_is_found_with_the_explicit_momentum() -> N
     assert verdict.details["cause"] == "by formula"
     assert verdict.details["statistics"] == ["running_mean", "running_var"]
     assert verdict.details["mean_weight"] == pytest.approx(0.7, abs=1e-6)  # EXPLICIT_MOMENTUM 0.3 inverted
+
+
+def test_an_inverted_running_mean_alone_reports_its_own_weight() -> None:
+    verdict = momentum.momentum_inverted(context(InvertedMeanOnly))
+    assert verdict.status == "failed", verdict
+    assert verdict.details["statistics"] == ["running_mean"]
+    assert verdict.details["var_weight"] == pytest.approx(0.3, abs=1e-6)
+    assert verdict.observed.startswith("new-batch weight 0.7 (= 1 - 0.3) in running_mean"), verdict.observed
 
 
 def test_an_inverted_default_momentum_is_found_by_default_value() -> None:
