@@ -210,3 +210,23 @@ def test_every_property_test_sets_no_deadline_and_no_database() -> None:
             if not any(_quiet(c) for c in calls):
                 loud.append(f"{path.name}::{fn.name}")
     assert not loud, f"@given without settings(deadline=None, database=None): {loud}"
+
+
+# -- a clean run is one where the checks PASSED, not merely one where nothing was loud --------
+
+NOT_APPLICABLE_HERE = {"device-parity", "global-state-changed", "sync-rank-failed", "sync-not-synchronized",
+                       "sync-stats-local-count", "sync-grad", "sync-running-stats-diverge", "sync-mismatch"}
+CORE = ("momentum-inverted", "momentum-ignored", "momentum-default", "momentum-none", "output-mismatch",
+        "unstable-variance", "mode-follows-grad", "train-uses-running-stats")
+
+
+def test_a_clean_run_of_torch_batchnorm_passes_every_applicable_check() -> None:
+    from bnconform.api import run_check
+
+    result = run_check("torch.nn:BatchNorm2d")
+    status = {c["id"]: c["status"] for c in result["checks"]}
+    assert {code: status[code] for code in CORE} == dict.fromkeys(CORE, "passed")
+    not_passed = {code: s for code, s in status.items() if s != "passed"}
+    assert set(not_passed) <= NOT_APPLICABLE_HERE, not_passed
+    assert set(not_passed.values()) <= {"skipped"}
+    assert result["summary"]["verdict"] == "pass"
