@@ -47,6 +47,7 @@ def input_modified(ctx: RunContext) -> Verdict:
     " the other findings describe the class itself.",
     hint="Move the setting into the code that needs it, scoped (with torch.no_grad(): ...,"
     " torch.autocast, a local torch.Generator) instead of changing it for the whole process at import.",
+    requires=("construct-failed",),  # reported with the class's other findings, not instead of them
 )
 def global_state_changed(ctx: RunContext) -> Verdict:
     from bnconform.supervise.session import CURRENT
