@@ -67,7 +67,7 @@ def configuration(args: argparse.Namespace) -> Config:
 
 def plan(args: argparse.Namespace, config: Config) -> list[Job]:
     """The runs `check` makes: the targets named on the command line, else every configured one."""
-    from bnconform.construct import parse_init
+    from bnconform.init_args import parse_init  # torch-free: this process never imports torch
 
     named = [t for t in (args.target or []) if t.strip()]
     entries = {e.target: e for e in config.targets}
