@@ -183,3 +183,16 @@ def test_probe_inputs_use_more_than_three_channels() -> None:
     ctx = RunContext(load_spec("pytorch"), Builder(load_target("torch.nn:BatchNorm2d")), RunSettings())
     assert ctx.channels != 3 and ctx.domain.channels_honoured
     assert isinstance(ctx.build(), torch.nn.Module)
+
+
+def test_a_class_computing_in_float32_inside_is_judged_in_float32() -> None:
+    from bnconform.probes.precision import tolerance_dtype
+
+    target = "tests.fixtures.float32_inside:Float32BatchNorm"
+    ctx = RunContext(load_spec("pytorch"), Builder(load_target(target)), RunSettings())
+    assert ctx.domain.dtype == "float64" and tolerance_dtype(ctx) == torch.float32
+    torch_ctx = RunContext(load_spec("pytorch"), Builder(load_target("torch.nn:BatchNorm2d")), RunSettings())
+    assert torch_ctx.domain.dtype == "float64" and tolerance_dtype(torch_ctx) == torch.float64
+    result = run_check(target)
+    assert not [f for f in result["findings"] if f["severity"] == "error"]
+    assert {c["id"]: c["status"] for c in result["checks"]}["affine-apply"] == "passed"

@@ -6,6 +6,7 @@ from bnconform.context import RunContext
 from bnconform.discover import misregistered
 from bnconform.findings import Severity
 from bnconform.probes import basics, model
+from bnconform.probes.precision import tolerance_dtype
 from bnconform.registry import Verdict, check, failed, passed, skipped
 from bnconform.repro import attr, snippet
 
@@ -98,7 +99,7 @@ def affine_apply(ctx: RunContext) -> Verdict:
     if len(affine_slots(ctx)) < 2:
         return skipped("no weight and bias found")
     obs = ctx.probe(model.affine)
-    tol = model.EXACT_TOL.get(ctx.dtype, 1e-5) * 100
+    tol = model.EXACT_TOL.get(tolerance_dtype(ctx), 1e-5) * 100
     if obs.error <= tol or obs.explanation == model.OUTPUT_SCALED:
         return passed(relative_error=obs.error)
     w, b = attr(ctx, "weight", "weight"), attr(ctx, "bias", "bias")

@@ -13,6 +13,7 @@ from bnconform.context import RunContext
 from bnconform.errors import UserCodeError
 from bnconform.probes.common import affine_values, forward, prepare
 from bnconform.probes.explained import explained_behaviour
+from bnconform.probes.precision import tolerance_dtype
 from bnconform.reference import Behaviour, train_forward
 from bnconform.registry import Verdict, check, failed, passed
 
@@ -69,8 +70,9 @@ def compare(ctx: RunContext, case: Case, behaviour: Behaviour | None = None) -> 
     expected, _ = train_forward(behaviour or ctx.behaviour(), x.double().cpu(), None, weight, bias)
     if y.shape != expected.shape or not torch.isfinite(y).all():
         return Comparison(float("inf"), expected, y)
-    tol = ctx.spec.tolerance(str(ctx.dtype))
-    allowed = tol.atol + tol.rtol * expected.abs() + 16 * torch.finfo(ctx.dtype).eps * conditioning(x)
+    working = tolerance_dtype(ctx)  # a class computing in float32 inside is judged as float32
+    tol = ctx.spec.tolerance(str(working))
+    allowed = tol.atol + tol.rtol * expected.abs() + 16 * torch.finfo(working).eps * conditioning(x)
     return Comparison(float(((y - expected).abs() / allowed).max()), expected, y)
 
 

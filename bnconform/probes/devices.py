@@ -257,7 +257,13 @@ class Parity:
 
 
 def allowed_error(ctx: RunContext, dtype: torch.dtype, reference: torch.Tensor, n: int) -> torch.Tensor:
-    """The spec's tolerance for `dtype`, widened with the reduction length (specs/README.md)."""
+    """The spec's tolerance for `dtype`, widened with the reduction length (specs/README.md);
+    never tighter than the precision the class computes in (probes.precision)."""
+    from bnconform.probes.precision import tolerance_dtype
+
+    working = tolerance_dtype(ctx)
+    if torch.finfo(working).eps > torch.finfo(dtype).eps:
+        dtype = working
     tol = ctx.spec.tolerance(str(dtype))
     growth = torch.finfo(dtype).eps * (2 + n ** 0.5)
     magnitude = reference.abs()

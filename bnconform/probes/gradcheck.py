@@ -19,6 +19,18 @@ from bnconform.probes.devices import MEANS, STDS, isolated, prepared_raw, run, s
 
 STEP = 1e-6  # central differences in float64: truncation ~1e-12, rounding ~1e-10
 GRAD_ATOL, GRAD_RTOL = 1e-5, 1e-3  # torch.autograd.gradcheck's defaults
+# A class computing in float32 inside: rounding ~1e-7 / step must stay small, truncation
+# grows with step^2; step 1e-3 keeps both ~1e-4 relative.
+FLOAT32_STEP, FLOAT32_ATOL, FLOAT32_RTOL = 1e-3, 1e-3, 1e-2
+
+
+def differencing(ctx: RunContext) -> tuple[float, float, float]:
+    """(step, atol, rtol) for the precision the class computes in (probes.precision)."""
+    from bnconform.probes.precision import tolerance_dtype
+
+    if tolerance_dtype(ctx) == torch.float64:
+        return STEP, GRAD_ATOL, GRAD_RTOL
+    return FLOAT32_STEP, FLOAT32_ATOL, FLOAT32_RTOL
 
 
 @dataclass(frozen=True)
@@ -34,13 +46,16 @@ def directional(ctx: RunContext, train: bool) -> GradCheck:
     the thorough profile runs torch.autograd.gradcheck itself (full_gradcheck)."""
     mode = "train" if train else "eval"
     x = ctx.input_with_stats(ctx.primary_rank, MEANS, STDS, salt=340).requires_grad_(True)
-    analytic, numeric = isolated(ctx, f"{mode}-mode gradients", lambda: derivatives(ctx, x, train))
+    h, atol, rtol = differencing(ctx)
+    analytic, numeric = isolated(ctx, f"{mode}-mode gradients", lambda: derivatives(ctx, x, train, h))
     wrong = {name: f"analytic {analytic[name]:.6g}, numeric {numeric[name]:.6g}" for name in numeric
-             if not abs(analytic[name] - numeric[name]) <= GRAD_ATOL + GRAD_RTOL * abs(numeric[name])}
+             if not abs(analytic[name] - numeric[name]) <= atol + rtol * abs(numeric[name])}
     return GradCheck(mode, wrong)
 
 
-def derivatives(ctx: RunContext, x: torch.Tensor, train: bool) -> tuple[dict[str, float], dict[str, float]]:
+def derivatives(
+    ctx: RunContext, x: torch.Tensor, train: bool, h: float = STEP
+) -> tuple[dict[str, float], dict[str, float]]:
     """Analytic and numerical directional derivatives per differentiable input (inside `isolated`)."""
     module, found = prepared_raw(ctx, str(ctx.device), torch.float64)
     targets = {"input": x}
@@ -61,21 +76,21 @@ def derivatives(ctx: RunContext, x: torch.Tensor, train: bool) -> tuple[dict[str
     step("backward", lambda: projected().backward())
     analytic = {name: float((t.grad * u[name]).sum()) if t.grad is not None else float("nan")
                 for name, t in targets.items()}
-    numeric = {name: central_difference(projected, t, u[name]) for name, t in targets.items()}
+    numeric = {name: central_difference(projected, t, u[name], h) for name, t in targets.items()}
     return analytic, numeric
 
 
-def central_difference(f: Callable[[], torch.Tensor], t: torch.Tensor, u: torch.Tensor) -> float:
+def central_difference(f: Callable[[], torch.Tensor], t: torch.Tensor, u: torch.Tensor, h: float = STEP) -> float:
     """(f(t + h u) - f(t - h u)) / 2h, with grad enabled as in the analytic pass."""
     original = t.detach().clone()
     values = []
     for sign in (1.0, -1.0):
         with torch.no_grad():
-            t.copy_(original + sign * STEP * u)
+            t.copy_(original + sign * h * u)
         values.append(float(f().detach()))
     with torch.no_grad():
         t.copy_(original)
-    return (values[0] - values[1]) / (2 * STEP)
+    return (values[0] - values[1]) / (2 * h)
 
 
 @dataclass(frozen=True)

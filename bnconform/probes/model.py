@@ -9,6 +9,7 @@ import torch
 
 from bnconform.context import RunContext
 from bnconform.probes.common import BETA, GAMMA, forward, per_channel, prepare, relative_error
+from bnconform.probes.precision import tolerance_dtype
 from bnconform.reference import channel_view, train_forward
 
 OUTPUT_SCALED = "the whole output is scaled (not an affine defect)"
@@ -115,7 +116,7 @@ def gradients(ctx: RunContext, explained: bool = False) -> GradObservation:
     for role, ref in (("weight", w.grad), ("bias", b.grad)):
         if prep.discovery.kind(role) == "parameter":
             errors[role] = grad_error(prep.discovery.get(prep.module, role).grad, ref)
-    return GradObservation(errors, 1e-6 if ctx.dtype == torch.float64 else 1e-3)
+    return GradObservation(errors, 1e-6 if tolerance_dtype(ctx) == torch.float64 else 1e-3)
 
 
 def grad_error(observed: torch.Tensor | None, expected: torch.Tensor) -> float:
@@ -157,7 +158,7 @@ def compare_loaded(ctx: RunContext, fresh: torch.nn.Module, saved: dict, x: torc
     error = relative_error(y2, y)
     return (
         ""
-        if error <= EXACT_TOL.get(ctx.dtype, 1e-5)
+        if error <= EXACT_TOL.get(tolerance_dtype(ctx), 1e-5)
         else f"eval output after loading differs (relative error {error:.2g})"
     )
 
