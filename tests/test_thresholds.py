@@ -191,6 +191,20 @@ def test_an_inverted_running_mean_alone_reports_its_own_weight() -> None:
     assert verdict.observed.startswith("new-batch weight 0.7 (= 1 - 0.3) in running_mean"), verdict.observed
 
 
+class InvertedFormulaDefault03(InvertedFormula):
+    """The inverted formula with a default momentum equal to the probe's explicit 0.3."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.3) -> None:
+        super().__init__(num_features, eps, momentum)
+
+
+def test_an_inverted_formula_is_not_also_an_ignored_momentum() -> None:
+    # default and momentum=0.3 both give 0.7: the same weight, but 1 - 0.3, so the argument is used
+    ctx = context(InvertedFormulaDefault03)
+    assert momentum.momentum_ignored(ctx).status == "passed"
+    assert momentum.momentum_inverted(ctx).details["cause"] == "by formula"
+
+
 def test_an_inverted_default_momentum_is_found_by_default_value() -> None:
     verdict = momentum.momentum_inverted(context(with_default_momentum(0.9)))
     assert verdict.status == "failed", verdict
