@@ -52,7 +52,7 @@ def _suite_attrs(result: Mapping[str, Any], checks: list[Mapping[str, Any]], thr
         "tests": str(len(checks)),
         "failures": str(outcome.count("failure")),
         "errors": str(outcome.count("error")),
-        "skipped": str(outcome.count("skipped")),
+        "skipped": str(outcome.count("skipped") + outcome.count("consequence")),
         "time": f"{max(float(duration), 0.0):.3f}",
         "timestamp": c.one_line(result.get("created")),
     }
@@ -98,7 +98,10 @@ def _outcome(check: Mapping[str, Any], threshold: int) -> str:
         found = c.items(check, "findings")
         if found and all(f.get("waived") for f in found):
             return "skipped"
-        return "failure" if not found or any(_fails(f, threshold) for f in found) else "passed"
+        failing = [f for f in found if _fails(f, threshold)]
+        if failing and all(f.get("caused_by") for f in failing):
+            return "consequence"  # its cause's testcase fails; this one is listed under it
+        return "failure" if not found or failing else "passed"
     return {"errored": "error", "skipped": "skipped", "blocked": "skipped"}.get(status, "passed")
 
 
@@ -122,6 +125,11 @@ def _testcase(suite: ET.Element, check: Mapping[str, Any], threshold: int) -> No
         el.text = c.text(check.get("reason"))
     elif outcome == "skipped":
         ET.SubElement(case, "skipped", {"message": _skip_message(check)})
+    elif outcome == "consequence":
+        causes = ", ".join(sorted({c.one_line(f.get("caused_by")) for f in c.items(check, "findings")} - {""}))
+        ET.SubElement(case, "skipped", {"message": f"a consequence of {causes}: fix that first"})
+        ET.SubElement(case, "system-out").text = "\n\n".join(_finding_text(f) for f in c.items(check, "findings"))
+        return
     below = [f for f in c.items(check, "findings") if not f.get("waived") and not _fails(f, threshold)]
     if below:
         ET.SubElement(case, "system-out").text = "\n\n".join(
