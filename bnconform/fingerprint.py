@@ -96,17 +96,29 @@ LABELS = {
 
 def observed_values(ctx: RunContext) -> dict[str, str]:
     observed: dict[str, str] = {}
+    from bnconform.checks.momentum import unmeasurable as momentum_unmeasurable
+    from bnconform.checks.normalization import unmeasurable as normalization_unmeasurable
+
+    frozen = ctx.spec.train_uses == "running"  # no batch variance and no update to describe
     structure = cached(ctx, statistics.structure, ctx.primary_rank)
     if structure is not None and structure.axes == ctx.spec.axes_for_rank(ctx.primary_rank):
         # Estimator and source are only meaningful once the reduction is the spec's.
-        observed["norm-variance-estimator"] = structure.estimator
+        if not frozen:
+            observed["norm-variance-estimator"] = structure.estimator
         observed["train-uses-running-stats"] = structure.source
+    # The same preconditions as the checks: a number solved under a model that does not hold
+    # (statistics not per channel, a fused activation hiding the variance) is not shown.
+    measurable = structure is not None and not structure.activation and not safely(normalization_unmeasurable, ctx)
     for estimator in ("biased", "unbiased"):
         eps = cached(ctx, statistics.eps_behaviour, estimator)
-        if eps is not None:
+        if eps is not None and measurable:
             observed["eps-placement"] = eps.placement if eps.placement != "untested" else eps.default_placement
             observed["eps-default"] = f"{eps.default_value:.3g}"
-    observed.update(momentum_values(cached(ctx, running.momentum)))
+    momentum = cached(ctx, running.momentum)
+    if momentum is not None and not momentum_unmeasurable(momentum.default):
+        observed.update(momentum_values(momentum))
+    if frozen:
+        observed.pop("running-var-estimator", None)
     buffers = cached(ctx, running.buffers)
     if buffers is not None and buffers.init_values:
         mean, var = buffers.init_values["running_mean"], buffers.init_values["running_var"]
@@ -125,6 +137,14 @@ def observed_values(ctx: RunContext) -> dict[str, str]:
             "error" if one.raised else ("allowed" if one.output_finite and one.running_finite else "NaN")
         )
     return observed
+
+
+def safely(reason: Any, ctx: RunContext) -> str:
+    """A check precondition's reason, or "unmeasurable" when the probe it needs failed."""
+    try:
+        return str(reason(ctx))
+    except UserCodeError:
+        return "unmeasurable"
 
 
 def uniform(values: list[float]) -> str:
