@@ -5,6 +5,7 @@ one check (or its comparison) on a tiny class on a RunContext, without the whole
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -228,3 +229,46 @@ def test_a_hard_coded_momentum_is_ignored_and_breaks_momentum_none() -> None:
     assert none.status == "failed", none
     assert "[0.1, 0.1, 0.1]" in none.observed
     assert momentum.momentum_default(ctx).status == "passed"
+
+
+class CumulativeOffByOne(nn.BatchNorm1d):
+    """momentum=None weighs step n with 1/(n + 1) instead of 1/n."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.momentum is not None or not self.training:
+            return super().forward(x)
+        self.momentum = 1 / (int(self.num_batches_tracked) + 2)
+        try:
+            return super().forward(x)
+        finally:
+            self.momentum = None
+
+
+def test_momentum_none_reports_the_weights_it_measured_to_four_digits() -> None:
+    verdict = momentum.momentum_none(context(CumulativeOffByOne))
+    assert verdict.status == "failed", verdict
+    assert verdict.observed == "new-batch weights [0.5, 0.3333, 0.25] over 3 steps"
+
+
+class GlobalRunningMean(nn.BatchNorm1d):
+    """running_mean follows the mean over all channels: not a per-channel blend."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        old = self.running_mean.clone()
+        y = super().forward(x)
+        with torch.no_grad():
+            self.running_mean.copy_(0.9 * old + 0.1 * x.mean())
+        return y
+
+
+def test_a_running_mean_that_is_not_per_channel_is_not_measured_and_says_why() -> None:
+    verdict = momentum.momentum_default(context(GlobalRunningMean))
+    assert verdict.status == "skipped", verdict
+    match = re.search(r"weights \[(.*)\]\)$", verdict.reason)
+    assert match, verdict.reason
+    weights = match.group(1).split(", ")
+    assert len(weights) == 5  # every channel (C = 5), rounded to 4 digits
+    assert all(len(w.partition(".")[2]) <= 4 for w in weights)
+    assert any(len(w.partition(".")[2]) == 4 for w in weights)
