@@ -32,6 +32,7 @@ CASES: dict[str, tuple[int, str | None, str]] = {
     "hangs:SleepsInCWithGil": (1, "forward-failed", "no result within 4 s"),
     "correct:StartsThread": (0, None, ""),
     "global_state:Correct": (0, "global-state-changed", "grad mode"),
+    "global_state:HangsInForward": (1, "global-state-changed", "flush denormal"),
     "writes_input:AddsToInput": (1, "input-modified", "wrote into its input"),
     "outputs:ReturnsMeta": (1, "forward-failed", "on meta for an input on cpu"),
     "outputs:EvalWrongShape": (1, "forward-failed", "eval-mode forward returned the wrong shape: returned shape [1,"),

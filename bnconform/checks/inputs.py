@@ -50,17 +50,12 @@ def input_modified(ctx: RunContext) -> Verdict:
     requires=("construct-failed",),  # reported with the class's other findings, not instead of them
 )
 def global_state_changed(ctx: RunContext) -> Verdict:
-    from bnconform.supervise.session import CURRENT
+    from bnconform.supervise.session import CURRENT, describe_changes
 
     changes = CURRENT.import_changes
     if changes is None:
         return skipped("the import was not fenced (an in-process run, not the supervised worker)")
     if not changes:
         return passed()
-    listed = "; ".join(f"{name}: {old} -> {new}" for name, (old, new) in changes.items())
-    return failed(
-        f"Importing the target changed global torch state: {listed}",
-        expected="no global setting changed by the import",
-        observed=", ".join(changes),
-        details={"changes": {name: {"before": old, "after": new} for name, (old, new) in changes.items()}},
-    )
+    words = describe_changes(changes)
+    return failed(words["message"], expected=words["expected"], observed=words["observed"], details=words["details"])

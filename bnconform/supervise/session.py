@@ -41,3 +41,14 @@ CURRENT = Session()
 
 def call_kind(what: str) -> str:
     return what.split(" (", 1)[0]
+
+
+def describe_changes(changes: Mapping[str, tuple[str, str] | list[str]]) -> dict[str, Any]:
+    """The global-state-changed finding's words (the check and the supervisor's fallback share them)."""
+    listed = "; ".join(f"{name}: {old} -> {new}" for name, (old, new) in changes.items())
+    return {
+        "message": f"Importing the target changed global torch state: {listed}",
+        "expected": "no global setting changed by the import",
+        "observed": ", ".join(changes),
+        "details": {"changes": {name: {"before": old, "after": new} for name, (old, new) in changes.items()}},
+    }

@@ -80,6 +80,7 @@ class Supervision:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     crashes: dict[str, dict[str, Any]] = field(default_factory=dict)
     fatal: dict[str, dict[str, Any]] = field(default_factory=dict)
+    import_changes: dict[str, list[str]] | None = None  # what the target's import did to torch's settings
 
     @property
     def timeout_s(self) -> float:
@@ -140,6 +141,8 @@ class Supervision:
                     call, deadline = None, time.monotonic() + IDLE_S
                 elif event == "check":
                     check = str(data.get("code"))
+                elif event == "import-changes":
+                    self.import_changes = dict(data.get("changes") or {})
                 elif event == "check-result":
                     result = data.get("result") or {}
                     self.results[str(result.get("id"))] = result

@@ -132,6 +132,7 @@ def install_fenced_import(target: str, timeout_s: float) -> None:
         finally:
             progress.emit("call-done")
         CURRENT.import_changes = fence.changes(before, fence.snapshot())
+        progress.emit("import-changes", changes=CURRENT.import_changes)  # kept by the supervisor
         fence.restore(before)
         return loaded
 

@@ -8,3 +8,11 @@ torch.set_grad_enabled(False)
 
 class Correct(torch.nn.BatchNorm2d):
     pass
+
+
+class HangsInForward(torch.nn.BatchNorm2d):
+    """The import's changes are still reported when the first forward hangs and the worker is stopped."""
+
+    def forward(self, x):
+        while True:
+            pass
