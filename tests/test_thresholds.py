@@ -272,3 +272,29 @@ def test_a_running_mean_that_is_not_per_channel_is_not_measured_and_says_why() -
     assert len(weights) == 5  # every channel (C = 5), rounded to 4 digits
     assert all(len(w.partition(".")[2]) <= 4 for w in weights)
     assert any(len(w.partition(".")[2]) == 4 for w in weights)
+
+
+class NoMomentumArgument(nn.BatchNorm1d):
+    """Takes no momentum argument (torch's default 0.1 inside)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__(num_features, eps)
+
+
+def test_a_class_without_a_momentum_argument_is_judged_by_its_default() -> None:
+    ctx = context(NoMomentumArgument)
+    assert momentum.momentum_inverted(ctx).status == "passed"
+    assert momentum.momentum_ignored(ctx).reason == "the constructor takes no momentum argument"
+
+
+def test_a_wrong_default_momentum_is_not_an_inverted_one() -> None:
+    ctx = context(with_default_momentum(0.5))
+    assert momentum.momentum_inverted(ctx).status == "passed"  # 0.5 is neither 0.1 nor 0.9
+    assert momentum.momentum_default(ctx).status == "failed"
+
+
+def test_the_momentum_checks_are_registered_under_their_codes() -> None:
+    from bnconform.registry import get_check
+
+    for code in ("momentum-inverted", "momentum-ignored", "momentum-default", "momentum-none"):
+        assert get_check(code).fn is getattr(momentum, code.replace("-", "_"))
