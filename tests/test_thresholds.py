@@ -263,7 +263,7 @@ class GlobalRunningMean(nn.BatchNorm1d):
         return y
 
 
-def test_a_running_mean_that_is_not_per_channel_is_not_measured_and_says_why() -> None:
+def test_a_running_mean_not_per_channel_leaves_momentum_unmeasured_and_says_why() -> None:
     verdict = momentum.momentum_default(context(GlobalRunningMean))
     assert verdict.status == "skipped", verdict
     match = re.search(r"weights \[(.*)\]\)$", verdict.reason)
