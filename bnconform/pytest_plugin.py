@@ -142,13 +142,25 @@ class TargetCollector(pytest.Collector):
 
 
 def _resolve(job: Any) -> None:
-    from bnconform.api import target_from_object  # noqa: F401 - imports torch once, here
-    from bnconform.construct import Builder
-    from bnconform.spec import load_spec
-    from bnconform.target import load_target
+    """Import the target and map its constructor in a child process (bnconform.supervise.resolve):
+    the user's code never runs in the pytest process, not even at collection."""
+    import json
+    import subprocess
+    import sys
 
-    load_spec(job.options["spec"])
-    Builder(load_target(job.target), job.options.get("init"))
+    from bnconform.errors import UsageError
+
+    request = json.dumps({"target": job.target, "spec": job.options["spec"], "init": job.options.get("init")},
+                         default=repr)
+    try:
+        done = subprocess.run([sys.executable, "-m", "bnconform.supervise.resolve", request], capture_output=True,
+                              text=True, timeout=max(60.0, 6 * float(job.options.get("timeout_s") or 10)))
+    except subprocess.TimeoutExpired:
+        return  # a hang at import is the class's behaviour: the supervised run reports construct-failed
+    lines = done.stderr.strip().splitlines()
+    if done.returncode == 2 and lines:  # bad input (no such module, constructor cannot be filled)
+        raise UsageError(lines[-1])
+    # Any other end (a crash, os._exit) is user-code behaviour, reported as construct-failed.
 
 
 def _jobs(config: pytest.Config, path: Path) -> list[tuple[Any, int]]:

@@ -1,0 +1,31 @@
+"""The pytest plugin never imports the user's code into the pytest process, not even to
+collect: a bad target is one collection error; a target whose import ends the process is a
+construct-failed item (as on the command line), and pytest goes on."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def test_a_target_that_exits_at_import_is_a_finding_not_a_dead_pytest(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(exits_at_import="import os\nos._exit(0)\n")
+    pytester.makepyprojecttoml('[tool.bnconform]\ntargets = ["exits_at_import:BatchNorm"]\n')
+    pytester.makepyfile(test_unrelated="def test_one():\n    assert True\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.stdout.fnmatch_lines(["*construct-failed*the process exited with code 0*"])
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] == 1 and outcomes["failed"] == 1 and outcomes.get("errors", 0) == 0
+    assert "exits_at_import" not in sys.modules
+
+
+def test_a_missing_target_is_one_collection_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.bnconform]\ntargets = ["no_such_module_here:BatchNorm"]\n')
+    pytester.makepyfile(test_unrelated="def test_one():\n    assert True\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.stdout.fnmatch_lines(["bnconform: no_such_module_here:BatchNorm: module 'no_such_module_here' not found*"])
+    result.assert_outcomes(errors=1)  # like any collection error, pytest stops before running
+    assert "Traceback" not in result.stdout.str()
