@@ -139,6 +139,10 @@ def run_jobs(args: argparse.Namespace, config: Config, jobs: Sequence[Job], pres
         output = output.absolute()
         validate_destinations(output)
     args.formats, args.output = setting(args, config, "formats"), str(output)
+    if "html" in args.formats and str(output) != "-":
+        from bnconform.render.plots import prefetch_matplotlib
+
+        prefetch_matplotlib()  # imported while the worker runs the checks, not after
     entries, codes = [], []
     for job, folder in zip(jobs, folders(jobs, output), strict=True):
         try:
