@@ -19,11 +19,11 @@ from bnconform.spec import load_spec
 from bnconform.target import Target
 
 
-def context(cls: type, spec: str = "pytorch") -> RunContext:
+def context(cls: type, spec: str = "pytorch", **settings: Any) -> RunContext:
     from bnconform.api import target_from_object
 
     target: Target = target_from_object(cls)
-    ctx = RunContext(load_spec(spec), Builder(target), RunSettings())
+    ctx = RunContext(load_spec(spec), Builder(target), RunSettings(**settings))
     assert ctx.domain.probe_rank >= 2  # discovered as a run does first: probes use its rank
     return ctx
 
@@ -169,6 +169,26 @@ class HardCodedMomentum(nn.BatchNorm1d):
         super().__init__(num_features, eps, 0.1)
 
 
+def test_momentum_inverted_measures_both_weights_on_torch_batchnorm() -> None:
+    verdict = momentum.momentum_inverted(context(nn.BatchNorm1d))
+    assert verdict.measurements == {"default": pytest.approx(0.1), "explicit": pytest.approx(0.3)}
+
+
+class FrozenUnlessDefaultMomentum(nn.BatchNorm1d):
+    """Updates the running statistics only with the default momentum 0.1."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.momentum == 0.1:
+            return super().forward(x)
+        return nn.functional.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+def test_momentum_ignored_is_not_measured_when_the_explicit_momentum_moves_nothing() -> None:
+    verdict = momentum.momentum_ignored(context(FrozenUnlessDefaultMomentum))
+    assert verdict.status == "skipped", verdict
+    assert verdict.reason.startswith("cannot be measured: the running statistics do not move")
+
+
 @pytest.mark.parametrize("check", [momentum.momentum_inverted, momentum.momentum_ignored,
                                    momentum.momentum_default, momentum.momentum_none])
 def test_every_momentum_check_passes_on_torch_batchnorm(check: Any) -> None:
@@ -264,12 +284,12 @@ class GlobalRunningMean(nn.BatchNorm1d):
 
 
 def test_a_running_mean_not_per_channel_leaves_momentum_unmeasured_and_says_why() -> None:
-    verdict = momentum.momentum_default(context(GlobalRunningMean))
+    verdict = momentum.momentum_default(context(GlobalRunningMean, num_features=8))
     assert verdict.status == "skipped", verdict
     match = re.search(r"weights \[(.*)\]\)$", verdict.reason)
     assert match, verdict.reason
     weights = match.group(1).split(", ")
-    assert len(weights) == 5  # every channel (C = 5), rounded to 4 digits
+    assert len(weights) == 5  # the first five of 8 channels, rounded to 4 digits
     assert all(len(w.partition(".")[2]) <= 4 for w in weights)
     assert any(len(w.partition(".")[2]) == 4 for w in weights)
 
