@@ -65,10 +65,6 @@ class Spec:
     # statistics; affine_trainable False = gamma/beta are fixed buffers. Optional keys.
     train_uses: str = "batch"
     affine_trainable: bool = True
-    # Frozen layers (FrozenBatchNorm): "running" = training normalizes with the fixed running
-    # statistics; affine_trainable False = gamma/beta are fixed buffers. Optional keys.
-    train_uses: str = "batch"
-    affine_trainable: bool = True
 
     def new_weight(self, momentum: float) -> float:
         """The weight of the NEW batch's statistic that constructor value `momentum` means."""

@@ -182,8 +182,6 @@ def variance_repro(ctx: RunContext) -> str:
 def running_stats_not_updated(ctx: RunContext) -> Verdict:
     if ctx.spec.train_uses == "running":
         return skipped("the spec's statistics are frozen (momentum-default checks they do not move)")
-    if ctx.spec.train_uses == "running":
-        return skipped("the spec's statistics are frozen (momentum-default checks they do not move)")
     if reason := ctx.probe(running.running_layout):
         return skipped(f"cannot be measured: {reason}")
     update = ctx.probe(running.momentum).default
@@ -213,8 +211,6 @@ UPDATES = RUNNING
     requires=UPDATES,
 )
 def running_var_estimator(ctx: RunContext) -> Verdict:
-    if ctx.spec.train_uses == "running":
-        return skipped("the spec's statistics are frozen: no variance is mixed in")
     if ctx.spec.train_uses == "running":
         return skipped("the spec's statistics are frozen: no variance is mixed in")
     if reason := ctx.probe(running.running_layout):
