@@ -215,20 +215,20 @@ def test_memory_format_skipped_for_channels_last_specs(run_check) -> None:
 
 
 def test_thorough_gradcheck_uses_torch_gradcheck() -> None:
-    from bnconform.probes import basics, gradcheck
+    from bnconform.probes import gradcheck
 
     ctx = context("tests.corpus.deep.gradcheck_eval_backward:BatchNorm", profile="thorough")
-    ctx.domain
+    assert ctx.domain.ranks  # discovered first, as the runner does
     full = gradcheck.full_gradcheck(ctx)
     assert full.gradcheck["train"] == ""
     assert "GradcheckError" in full.gradcheck["eval"]
 
 
 def test_thorough_gradcheck_passes_on_torch() -> None:
-    from bnconform.probes import basics, gradcheck
+    from bnconform.probes import gradcheck
 
     ctx = context("torch.nn:BatchNorm2d", profile="thorough")
-    ctx.domain
+    assert ctx.domain.ranks  # discovered first, as the runner does
     full = gradcheck.full_gradcheck(ctx)
     assert full.gradcheck == {"train": "", "eval": ""} and full.gradgradcheck == {"train": "", "eval": ""}
 
@@ -284,12 +284,11 @@ class OnceDifferentiable(torch.nn.BatchNorm2d):
 
 def test_gradgradcheck_failure_is_info_in_thorough_only() -> None:
     from bnconform.findings import Severity
-    from bnconform.probes import basics
     from bnconform.registry import get_check
 
     for profile, expected in (("default", "passed"), ("thorough", "failed")):
         ctx = context("tests.test_deep_checks:OnceDifferentiable", profile=profile)
-        ctx.domain
+        assert ctx.domain.ranks  # discovered first, as the runner does
         verdict = get_check("gradcheck").fn(ctx)
         assert verdict.status == expected, verdict
     assert verdict.severity == Severity.INFO and "gradgradcheck" in verdict.message
