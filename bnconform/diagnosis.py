@@ -47,10 +47,11 @@ _REGISTRATION_SYMPTOMS = ("state-dict", "device-transfer", "device-parity", "seq
 # runs) through the computation of the output and the update of the statistics (which
 # change values) to registration and shape (which change where tensors live).
 CONSEQUENCES: dict[str, tuple[str, ...]] = {
-    # Nothing can be measured on a class that cannot be built.
-    "construct-failed": (EVERYTHING,),
-    # Every measurement needs a forward; whatever else failed followed from the crash.
-    "forward-failed": (EVERYTHING,),
+    # A crash explains nothing else: as a gate it blocks every check (so there is nothing to
+    # fold), and a crash another check ran into (an eval forward that raises, say) leaves the
+    # findings of checks that did measure independent of it (momentum found on train steps).
+    "construct-failed": (),
+    "forward-failed": (),
     # Statistics over the wrong axes also give them the wrong shape, and wrong outputs.
     "reduction-axes": ("running-stats-shape", *_OUTPUT_SYMPTOMS),
     # A class that never creates running statistics has to normalize eval with batch ones,
