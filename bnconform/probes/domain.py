@@ -138,17 +138,13 @@ def try_forward(ctx: RunContext, rank: int, batch: int, channels: int | None = N
     try:
         x = ctx.input_with_stats(rank, MEANS, STDS, salt=10 + rank, batch=batch, channels=channels)
         module = ctx.build(rank, channels=channels)
-        validate_output(x, forward(ctx, module, x))
+        require_finite(forward(ctx, module, x))  # forward() has already checked type, device and shape
     except UserCodeError as error:
         return error
     return None
 
 
-def validate_output(x: torch.Tensor, y: torch.Tensor) -> None:
-    if y.shape != x.shape:
-        raise UserCodeError(
-            "train-mode forward", f"returned shape {tuple(y.shape)} for input {tuple(x.shape)}", "shape"
-        )
+def require_finite(y: torch.Tensor) -> None:
     if not torch.isfinite(y).all():
         raise UserCodeError("train-mode forward", "returned NaN or inf for a well-conditioned input", "nan")
 
@@ -156,7 +152,7 @@ def validate_output(x: torch.Tensor, y: torch.Tensor) -> None:
 def first_rejection(ctx: RunContext, rejected: dict[int, UserCodeError]) -> UserCodeError:
     rank = preferred_rank(tuple(rejected)) if rejected else preferred_rank(ctx.ranks)
     error = rejected.get(rank) or UserCodeError("train-mode forward", "no rank to try", "raised")
-    x_shape = ctx.shape(rank, ctx.shape_sizes()["N"])
+    x_shape = ctx.shape(rank)
     return UserCodeError(f"{error.what} on input {x_shape}", error.detail, error.kind)
 
 
