@@ -113,9 +113,11 @@ def joined(run_check: Callable[..., dict[str, Any]], target: str, config: dict[s
     group.publish(store, member.rank, rank_record(member, store, config))
     if member.rank != 0:
         arrived = group.wait(store, ["exit"], EXIT_WAIT_S)
-        store.set(f"ack/{member.rank}", "1")
+        code = int(store.get("exit")) if arrived else 3
+        # read before acknowledging: once every rank has acknowledged, rank 0 may close the store
         leave_bounded(config["timeout_s"])
-        raise SystemExit(int(store.get("exit")) if arrived else 3)
+        group.acknowledge(store, member.rank)
+        raise SystemExit(code)
     code = 3
     try:
         keys = [f"record/{r}" for r in range(member.world_size)]

@@ -95,6 +95,14 @@ def publish(store: dist.Store, rank: int, record: Mapping[str, Any]) -> None:
     store.set(f"record/{rank}", json.dumps(record))
 
 
+def acknowledge(store: dist.Store, rank: int) -> None:
+    """Tell rank 0 this rank has its exit code; rank 0 closing the store after its own wait is no error."""
+    try:
+        store.set(f"ack/{rank}", "1")
+    except (RuntimeError, OSError):  # DistStoreError and connection resets derive from these
+        pass
+
+
 def collected(store: dist.Store, world_size: int) -> dict[int, dict[str, Any]]:
     """The records published so far, by rank."""
     return {r: json.loads(store.get(f"record/{r}")) for r in range(world_size) if store.check([f"record/{r}"])}
