@@ -113,3 +113,44 @@ def test_console_warning_and_progress_line_are_inert(capsys: pytest.CaptureFixtu
     shown = line.text()
     assert "waiting on constructing Evil" in shown
     assert "\x1b" not in shown and "\u202e" not in shown and r"Evil\x1b[2J\u202e()" in shown
+
+
+# -- inert / is_inert, character by character ---------------------------------------------------
+
+# Every edge of every unsafe range, with the exact escape it is shown as: \xNN up to U+00FF
+# (two lower-case hex digits), \uNNNN above (four).
+UNSAFE_EDGES = (
+    ("\x00", r"\x00"), ("\x01", r"\x01"), ("\x08", r"\x08"), ("\x0b", r"\x0b"), ("\x0c", r"\x0c"),
+    ("\x0d", r"\x0d"), ("\x1b", r"\x1b"), ("\x1f", r"\x1f"), ("\x7f", r"\x7f"), ("\x80", r"\x80"),
+    ("\x85", r"\x85"), ("\x9b", r"\x9b"), ("\x9f", r"\x9f"), ("\u061c", r"\u061c"), ("\u200e", r"\u200e"),
+    ("\u200f", r"\u200f"), ("\u202a", r"\u202a"), ("\u202e", r"\u202e"), ("\u2066", r"\u2066"),
+    ("\u2069", r"\u2069"), ("\u2028", r"\u2028"), ("\u2029", r"\u2029"), ("\ud800", r"\ud800"),
+    ("\udbff", r"\udbff"), ("\udc00", r"\udc00"), ("\udfff", r"\udfff"), ("\ufffe", r"\ufffe"),
+    ("\uffff", r"\uffff"),
+)
+# Their safe neighbours (and layout): kept as they are.
+SAFE_NEIGHBOURS = ("\t", "\n", " ", "~", "\xa0", "\xad", "\xff", "\u0100", "\u061b", "\u061d", "\u200d",
+                   "\u2010", "\u2027", "\u202f", "\u2065", "\u206a", "\ud7ff", "\ue000", "\ufffd",
+                   "\U00010000", "\U0001f600", "\U0010ffff")
+
+
+@pytest.mark.parametrize(("raw", "escaped"), UNSAFE_EDGES, ids=[e for _, e in UNSAFE_EDGES])
+def test_each_unsafe_edge_is_escaped_exactly(raw: str, escaped: str) -> None:
+    assert inert(raw) == escaped
+    assert inert("a" + raw + "b") == "a" + escaped + "b"
+    assert not is_inert(raw) and not is_inert("safe text " + raw) and not is_inert(raw + "safe text")
+    assert is_inert(inert(raw))
+
+
+@pytest.mark.parametrize("char", SAFE_NEIGHBOURS, ids=[f"U+{ord(c):04X}" for c in SAFE_NEIGHBOURS])
+def test_each_safe_neighbour_is_kept(char: str) -> None:
+    assert inert(char) == char and inert("x" + char * 2) == "x" + char * 2
+    assert is_inert(char)
+
+
+def test_every_unsafe_character_in_a_string_is_escaped_in_place() -> None:
+    text = "\x1b[31mred\x1b[0m \u202eevil\u202c\x00" + "\u2066" * 2 + "end\x7f"
+    assert inert(text) == r"\x1b[31mred\x1b[0m \u202eevil\u202c\x00\u2066\u2066end\x7f"
+    assert inert("") == "" and is_inert("")
+    assert is_inert(r"\x1b already escaped \u202e")
+    assert inert(r"\x1b") == r"\x1b"  # an escape is text, left as it is
