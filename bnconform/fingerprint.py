@@ -194,8 +194,12 @@ def fingerprint(ctx: RunContext) -> dict[str, Any]:
             {"key": r.key, "label": r.label, "expected": r.expected, "observed": r.observed, "verdict": r.verdict}
             for r in rows
         ],
-        "closest_spec": closest_spec(ctx.spec, observed),
+        "closest_spec": closest_spec(ctx.spec, observed, layout_matched=_layout_matched(rows)),
     }
+
+
+def _layout_matched(rows: list[Row]) -> bool:
+    return any(r.key == "reduction-axes" and r.verdict == "matches" for r in rows)
 
 
 def layout_rows(ctx: RunContext) -> list[Row]:
@@ -226,14 +230,24 @@ def layout_rows(ctx: RunContext) -> list[Row]:
 MIN_OBSERVED = 6  # below this, "closest spec" would be a guess
 
 
-def closest_spec(current: Spec, observed: dict[str, str]) -> dict[str, Any]:
-    """The shipped spec with the fewest differing observed behaviours (current spec wins ties)."""
+def closest_spec(current: Spec, observed: dict[str, str], layout_matched: bool = False) -> dict[str, Any]:
+    """The shipped spec with the fewest differing observed behaviours (current spec wins ties).
+
+    When the statistics reduce around the checked spec's channel axis, a spec with the other
+    channel axis differs in layout too, and says so ("reduction-axes"): a channels-first class
+    does not behave like a channels-last spec, however alike their momentum and estimators.
+    """
     if sum(v != UNKNOWN for v in observed.values()) < MIN_OBSERVED:
         return {"name": None, "differences": [], "reason": "too little of the behaviour could be observed"}
     best: tuple[int, str, list[str]] | None = None
     for spec in sorted(load_builtin_specs(), key=lambda s: s.name != current.name):
         expected = expected_values(spec)
-        differences = [k for k, v in observed.items() if k in expected and v != UNKNOWN and not same(expected[k], v)]
+        # a behaviour the spec has no use for (a batch variance estimator under frozen statistics)
+        # but the class was seen to have is a difference too, or the least specific spec would win
+        differences = [k for k, v in observed.items()
+                       if v != UNKNOWN and (k not in expected or not same(expected[k], v))]
+        if layout_matched and spec.channel_axis != current.channel_axis:
+            differences.insert(0, "reduction-axes")
         if best is None or len(differences) < best[0]:
             best = (len(differences), spec.name, differences)
     assert best is not None

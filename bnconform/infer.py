@@ -10,6 +10,7 @@ shape, say) and are listed, never hidden. Importing this loads no torch.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import tempfile
@@ -61,20 +62,28 @@ def add_parser(commands: Any) -> None:
     infer.add_argument("--init", action="append", default=[], metavar="KEY=VALUE", help="constructor argument")
     infer.add_argument("--seed", type=int, default=0, help="seed of every probe input")
     infer.add_argument("--name", default=None, help="the spec's name (default: inferred-<class name>)")
+    infer.add_argument("--baseline", default=None, metavar="BNCONFORM.toml",
+                       help="also write a bnconform.toml that checks the target against the spec (-o) with a "
+                            "waiver, reason and date for each bug no spec key expresses: accepted today, "
+                            "reported as stale once fixed")
 
 
 def observe(target: str | Any, init: Mapping[str, object], seed: int) -> dict[str, Any]:
-    """A result whose layout matched the spec checked against: channels first, else channels last."""
+    """A result whose layout matched the spec checked against, channels first or channels last.
+
+    Both are tried: at rank 2 the layouts coincide, so a channels-last class passes the
+    channels-first reduction check on (N, C) alone. The layout under which the class takes more
+    ranks is the one it was written for (ties: channels first, the layout of most code).
+    """
     from bnconform.api import run_check
     from bnconform.spec import load_builtin_specs
 
-    tried: dict[str, Any] = {}
-    for name in ("pytorch", "keras"):  # the two layouts every shipped spec uses (axis 1 / axis -1)
-        result = run_check(target, spec=name, init=init, seed=seed)
-        status = {c["id"]: c["status"] for c in result["checks"]}
-        if status.get("reduction-axes") == "passed":
-            return result
-        tried[name] = result
+    tried = {name: run_check(target, spec=name, init=init, seed=seed)
+             for name in ("pytorch", "keras")}  # the two layouts every shipped spec uses (axis 1 / axis -1)
+    matched = [result for result in tried.values()
+               if {c["id"]: c["status"] for c in result["checks"]}.get("reduction-axes") == "passed"]
+    if matched:
+        return max(matched, key=lambda result: len((result.get("domain") or {}).get("ranks") or ()))
     known = ", ".join(s.name for s in load_builtin_specs())
     raise UsageError(f"{tried['pytorch']['target']['text']}: its statistics reduce over neither the channels-first "
                      f"nor the channels-last axes of any shipped spec ({known}); nothing to infer a layout from")
@@ -105,12 +114,23 @@ def inferred_values(result: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return template, values
 
 
-def spec_toml(template: str, values: Mapping[str, Any], name: str, source: str) -> str:
-    """A complete, standalone spec file: the template spec with the observed values set."""
+def layout_spec(result: Mapping[str, Any]) -> str:
+    """The spec whose channel axis the statistics were observed to reduce around (see observe)."""
+    return str(result["spec"]["name"])
+
+
+def spec_toml(template: str, values: Mapping[str, Any], name: str, source: str, layout: str | None = None) -> str:
+    """A complete, standalone spec file: the template spec with the observed values set.
+
+    The layout (channel axis, reduction axes) comes from `layout`, the spec the statistics were
+    observed to match: the closest spec may follow the other layout (a channels-first class
+    whose other conventions are Flax's), and its axes would describe a different class.
+    """
     from bnconform.spec import load_spec
     from bnconform.spec_file import _SCHEMA
 
     base = load_spec(template)
+    axes = load_spec(layout) if layout else base
     fields = {attr: getattr(base, attr) for table in _SCHEMA.values() for attr, *_ in table.values()
               if attr and "." not in attr}
     for attr, value in values.items():
@@ -119,14 +139,16 @@ def spec_toml(template: str, values: Mapping[str, Any], name: str, source: str) 
     if "momentum_weight" in values:  # the observed new-batch weight, in the inferred convention
         w = values["momentum_weight"]
         fields["momentum_default"] = round(w if fields["momentum_convention"] == "new-weight" else 1 - w, 6)
+    fields["channel_axis"], fields["ranks"] = axes.channel_axis, axes.ranks
     if "ranks" in values:
-        fields["ranks"] = tuple(r for r in base.ranks if r in values["ranks"]) or base.ranks
-    fields["reduction_axes"] = {r: base.reduction_axes[r] for r in fields["ranks"]}
+        fields["ranks"] = tuple(r for r in axes.ranks if r in values["ranks"]) or axes.ranks
+    fields["reduction_axes"] = {r: axes.reduction_axes[r] for r in fields["ranks"]}
     if not fields["track_running_stats"]:
         fields["eval_uses"] = "batch"
     fields.update(name=name, description=f"inferred by bnconform infer from {source} (template: {template})",
                   source=f"observed behaviour of {source}")
-    lines = [f"# Inferred by `bnconform infer {source}`: observed behaviour over the {template} spec.", ""]
+    lines = [f"# Inferred by `bnconform infer {source}`: observed behaviour over the {template} spec"
+             f"{f' (layout of the {layout} spec)' if layout and layout != template else ''}.", ""]
     for table, keys in _SCHEMA.items():
         entries = [(key, _tolerance(base, attr) if "." in attr else fields.get(attr))
                    for key, (attr, *_) in keys.items() if attr]
@@ -162,7 +184,47 @@ def infer(target: str | Any, init: Mapping[str, object] | None = None, seed: int
     template, values = inferred_values(result)
     leaf = str(result["target"]["text"]).rpartition(":")[2].rpartition(".")[2]
     spec_name = name or f"inferred-{re.sub(r'[^A-Za-z0-9_-]+', '-', leaf).strip('-').lower() or 'spec'}"
-    return spec_toml(template, values, spec_name, str(result["target"]["text"])), result
+    return spec_toml(template, values, spec_name, str(result["target"]["text"]), layout_spec(result)), result
+
+
+def baseline_toml(target: str, spec_path: Path, config_path: Path, init: Mapping[str, object],
+                  remaining: list[Mapping[str, Any]], today: str) -> str:
+    """A standalone bnconform.toml: the target, its inferred spec, one waiver per remaining code."""
+    spec_ref = os.path.relpath(spec_path.resolve(), config_path.resolve().parent)
+    target = _relative_to(target, config_path)
+    entry = {"target": target, "spec": spec_ref, **({"init": dict(init)} if init else {})}
+    lines = [f"# Written by `bnconform infer {target} --baseline` on {today}: the behaviour observed that day,",
+             "# accepted. Each waiver is a bug no spec key expresses; fix it and bnconform reports the",
+             "# waiver as stale. Check with: bnconform check --config " + config_path.name, "",
+             "targets = [{ " + ", ".join(f"{k} = {_inline(v)}" for k, v in entry.items()) + " }]", ""]
+    titles: dict[str, str] = {}
+    for finding in remaining:
+        titles.setdefault(str(finding["code"]), _headline(str(finding["message"])))
+    for code, title in sorted(titles.items()):
+        lines += ["[[waivers]]", f"code = {toml_value(code)}",
+                  f"reason = {toml_value(f'baseline of {today}: {title}')}",
+                  f"target = {toml_value(target)}", ""]
+    return "\n".join(lines)
+
+
+def _relative_to(target: str, config_path: Path) -> str:
+    """A file target as the config file resolves it (relative to the file's folder)."""
+    left, _, name = target.rpartition(":")
+    if not left.endswith(".py"):
+        return target
+    return f"{os.path.relpath(Path(left).resolve(), config_path.resolve().parent)}:{name}"
+
+
+def _headline(message: str) -> str:
+    """The message up to its details ("Wrong values in low precision: cpu float16 ..." -> the part before)."""
+    head = message.splitlines()[0].split(": ", 1)[0] if message else ""
+    return head if len(head) <= 100 else head[:99].rstrip() + "…"
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_inline(v)}" for k, v in value.items()) + " }"
+    return toml_value(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -171,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
     from bnconform.spec import load_spec
 
     init = parse_init(args.init)
+    if args.baseline:
+        _check_baseline_args(args, init)
     text, _ = infer(args.target, init, args.seed, args.name)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.output) if args.output else Path(tmp) / "inferred.toml"
@@ -189,4 +253,39 @@ def run(args: argparse.Namespace) -> int:
               f"expresses (bugs, not conventions): {codes}", file=sys.stderr)
     else:
         print("bnconform: checked against the inferred spec: clean", file=sys.stderr)
+    if args.baseline:
+        write_baseline(args, init, remaining)
     return 0
+
+
+def _check_baseline_args(args: argparse.Namespace, init: Mapping[str, object]) -> None:
+    if not args.output:
+        raise UsageError("--baseline needs -o SPEC.toml: the baseline refers to the spec file")
+    for key, value in init.items():
+        if not _toml_expressible(value):
+            raise UsageError(f"--baseline: --init {key}={value!r} cannot be written to TOML; "
+                             "configure that target by hand")
+
+
+def _toml_expressible(value: object) -> bool:
+    if isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_toml_expressible(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _toml_expressible(v) for k, v in value.items())
+    return False
+
+
+def write_baseline(args: argparse.Namespace, init: Mapping[str, object], remaining: list[Mapping[str, Any]]) -> None:
+    import datetime as dt
+
+    from bnconform.config import load_config
+
+    config_path = Path(args.baseline)
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    text = baseline_toml(args.target, Path(args.output), config_path, init, remaining, dt.date.today().isoformat())
+    config_path.write_text(text, encoding="utf-8")
+    load_config(config_path, search=False)  # what we write must load; an error here is our bug (exit 3)
+    print(f"wrote baseline {config_path} ({len({f['code'] for f in remaining})} waiver(s)); "
+          f"check with: bnconform check --config {config_path}", file=sys.stderr)
