@@ -11,12 +11,12 @@ Importing this module loads no torch: pytest imports every installed plugin.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bnconform import plugin_results as results
 from bnconform.options import CHECK_OPTIONS
 
 PLUGIN_OPTIONS = ("--spec", "--init", "--device", "--ignore", "--fail-on", "--seed", "--profile", "--timeout")
@@ -24,7 +24,6 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 CONFIG_NAMES = ("pyproject.toml", "bnconform.toml")
 INI_KEYS = {"spec": "built-in spec or .toml path", "fail_on": "lowest severity that fails an item",
             "output": "directory for the reports"}
-_RESULTS = pytest.StashKey[dict]()
 _FILE = pytest.StashKey[Path]()
 
 
@@ -116,15 +115,16 @@ class BnconformFile(pytest.File):
             jobs = _jobs(self.config, self.path)
         except UsageError as error:
             raise self.CollectError(f"bnconform: {error}") from None
-        return [TargetCollector.from_parent(self, name=job.target, job=job, line=line) for job, line in jobs]
+        return [TargetCollector.from_parent(self, name=job.target, job=job, line=line, order=order)
+                for order, (job, line) in enumerate(jobs)]
 
 
 class TargetCollector(pytest.Collector):
     """One target: resolved (imported, constructor read) here, so a bad target is one collection error."""
 
-    def __init__(self, *, job: Any, line: int, **kwargs: Any) -> None:
+    def __init__(self, *, job: Any, line: int, order: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.job, self.line = job, line
+        self.job, self.line, self.order = job, line, order  # order: the file's, for the reports' index
 
     def collect(self) -> list[pytest.Item]:
         from bnconform.errors import UsageError
@@ -198,7 +198,8 @@ class CheckFailed(Exception):
 
 
 class CheckItem(pytest.Item):
-    """One registered check of one target; the target is checked once per process."""
+    """One registered check of one target; the target is checked once per process (under xdist
+    its items share a worker: plugin_results)."""
 
     def __init__(self, *, code: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -210,7 +211,7 @@ class CheckItem(pytest.Item):
         return self.parent.job
 
     def runtest(self) -> None:
-        result = _result(self.config, self.job)
+        result = _result(self.config, self.parent)
         check = next(c for c in result["checks"] if c["id"] == self.code)
         if check["status"] in ("skipped", "blocked"):
             pytest.skip(check["reason"] or check["status"])
@@ -228,7 +229,7 @@ class CheckItem(pytest.Item):
         below = [f for f in active if f not in failing]
         if below:  # visible in the report and the terminal summary, never a warning (filterwarnings=error)
             self.add_report_section("call", "bnconform", "\n\n".join(_describe(f) for f in below))
-            self.config.stash.setdefault(_BELOW, []).extend((self.nodeid, f) for f in below)
+            self.config.stash.setdefault(results.BELOW, []).extend((self.parent.order, self.nodeid, f) for f in below)
         waived = [f for f in check["findings"] if f["waived"]]
         if waived and not failing:
             reason = waived[0].get("waiver", {}).get("reason") or "waived"
@@ -243,9 +244,6 @@ class CheckItem(pytest.Item):
         return self.path, max(self.parent.line - 1, 0), f"bnconform: {self.code}"
 
 
-_BELOW = pytest.StashKey[list]()
-
-
 def _describe(finding: dict[str, Any]) -> str:
     cause = f"[a consequence of {finding['caused_by']}: fix that first] " if finding.get("caused_by") else ""
     return (f"{cause}{finding['code']} ({finding['severity']}): {finding['message']}\n"
@@ -253,22 +251,29 @@ def _describe(finding: dict[str, Any]) -> str:
             f"why: {finding['why']}\nfix: {finding['hint']}\n\nReproduce with:\n{finding['repro']}")
 
 
-def _result(config: pytest.Config, job: Any) -> dict[str, Any]:
-    cache = config.stash.setdefault(_RESULTS, {})
-    if job.target not in cache:
+def _result(config: pytest.Config, collector: TargetCollector) -> dict[str, Any]:
+    job = collector.job
+    if job.target not in config.stash.get(results.RESULTS, {}):
         from bnconform.project import check_one
 
-        cache[job.target] = check_one(job)
-    return cache[job.target]
+        result = check_one(job)
+        if collector.path.name in CONFIG_NAMES and _has_targets(collector.path):  # as `bnconform check` says
+            result["settings"]["config"] = str(collector.path)
+        results.record(config, job.target, collector.order, result)
+    return config.stash[results.RESULTS][job.target]
+
+
+def _check_nodeid(config: pytest.Config | None, nodeid: str) -> tuple[str, str, str] | None:
+    chosen = config.stash.get(_FILE, None) if config is not None else None
+    return results.check_nodeid(nodeid, chosen.name) if chosen is not None else None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """JUnit: classname `bnconform.<target>`, name `<check>` (pytest would derive them from the file)."""
-    parts = report.nodeid.split("::")
     config = _CONFIG.get("config")
-    chosen = config.stash.get(_FILE, None) if config is not None else None
-    if len(parts) != 3 or chosen is None or Path(parts[0]).name != chosen.name:
+    parts = _check_nodeid(config, report.nodeid)
+    if parts is None:
         return
     try:
         from _pytest.junitxml import xml_key
@@ -290,14 +295,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    below = config.stash.get(_BELOW, [])
+    below = results.below(config)
     if below:
         terminalreporter.section("bnconform: findings below --bnconform-fail-on (reported, not failing)")
         for nodeid, finding in below:
             terminalreporter.write_line(f"{nodeid}: {finding['severity']}: {finding['message']}")
     from bnconform.waivers import warnings_for
 
-    for result in config.stash.get(_RESULTS, {}).values():
+    for result in results.ordered(config):
         for line in warnings_for(result):
             terminalreporter.write_line(f"bnconform: warning: {line}")
 
@@ -305,34 +310,27 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Write reports once: on a worker hand the results to the controller, which writes them."""
     config = session.config
-    results = config.stash.get(_RESULTS, {})
     if hasattr(config, "workeroutput"):
-        config.workeroutput["bnconform"] = json.dumps(results)
+        results.hand_over(config)
         return
-    results = {**results, **config.stash.get(_GATHERED, {})}
+    done = results.ordered(config)
     output = config.getoption("bnconform_output") or config.getini("bnconform_output")
-    if output and results:
-        _write(Path(output), list(results.values()))
-
-
-_GATHERED = pytest.StashKey[dict]()
+    if output and done:
+        results.write(Path(output), done)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:  # pytest-xdist, on the controller
     data = getattr(node, "workeroutput", {}).get("bnconform")
     if data:
-        node.config.stash.setdefault(_GATHERED, {}).update(json.loads(data))
+        results.gather(node.config, data)
 
 
-def _write(output: Path, results: list[dict[str, Any]]) -> None:
-    from bnconform import project
-    from bnconform.render import write_reports
-
-    jobs = [project.Job(r["target"]["text"], {}) for r in results]
-    entries = []
-    for job, result, folder in zip(jobs, results, project.folders(jobs, output), strict=True):
-        write_reports(result, folder, ["json", "md", "html", "junit"])
-        entries.append(project.index_entry(job, result, folder, output))
-    if len(results) > 1:
-        project.write_index(entries, output, [], echo=False)
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist, on the controller: with `-n` alone or `--dist loadgroup` a target's items go
+    to one worker, so the target is checked once (plugin_results.make_scheduler)."""
+    path = config.stash.get(_FILE, None)
+    if path is None or not _covered(path, config):
+        return None  # no check in this run: xdist's own scheduling
+    return results.make_scheduler(config, log, path.name)
