@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import typing
+from collections.abc import Mapping
 
 import pytest
 import torch
@@ -27,7 +29,7 @@ from bnconform.reference import (
     train_forward,
     update_running,
 )
-from bnconform.spec import load_spec
+from bnconform.spec import Spec, load_spec
 
 C = 3
 SHAPES = {2: (6, C), 3: (4, C, 5), 4: (3, C, 4, 2), 5: (2, C, 3, 2, 2)}
@@ -78,6 +80,41 @@ def close(actual: torch.Tensor, expected: torch.Tensor) -> None:
 
 def vec(*values: float) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float64)
+
+
+# -- the public signatures ---------------------------------------------------------------------
+
+Tensor = torch.Tensor
+OptTensor = torch.Tensor | None
+
+
+def test_the_public_type_hints_resolve_to_the_documented_types() -> None:
+    """Type checkers, IDEs and documentation tools read these annotations (the module keeps them as
+    strings); each must resolve, and say which arguments may be None."""
+    hints = typing.get_type_hints
+    assert hints(Behaviour) == {
+        "channel_axis": int, "reduction_axes": Mapping[int, tuple[int, ...]], "norm_variance": str,
+        "eps": float, "eps_placement": str, "new_weight": float | None, "running_var_estimator": str,
+        "train_uses": str, "running_init": tuple[float, float]}
+    assert hints(Behaviour.from_spec) == {"spec": Spec, "momentum": float | None, "return": Behaviour}
+    assert hints(Behaviour.but) == {"changes": object, "return": Behaviour}
+    assert hints(RunningState) == {"mean": Tensor, "var": Tensor, "steps": int}
+    assert hints(RunningState.clone) == {"return": RunningState}
+    assert hints(channel_view) == {"values": Tensor, "rank": int, "channel_axis": int, "return": Tensor}
+    assert hints(batch_statistics) == {"x": Tensor, "axes": tuple[int, ...], "estimator": str,
+                                       "return": tuple[Tensor, Tensor]}
+    assert hints(count_over) == {"x": Tensor, "axes": tuple[int, ...], "return": int}
+    assert hints(normalize) == {"x": Tensor, "mean": Tensor, "var": Tensor, "eps": float, "placement": str,
+                                "return": Tensor}
+    assert hints(affine) == {"x_hat": Tensor, "weight": OptTensor, "bias": OptTensor, "axis": int, "return": Tensor}
+    assert hints(squeeze_channels) == {"t": Tensor, "return": Tensor}
+    assert hints(train_forward) == {"behaviour": Behaviour, "x": Tensor, "state": RunningState | None,
+                                    "weight": OptTensor, "bias": OptTensor,
+                                    "return": tuple[Tensor, RunningState | None]}
+    assert hints(update_running) == {"behaviour": Behaviour, "x": Tensor, "state": RunningState,
+                                     "return": RunningState}
+    assert hints(eval_forward) == {"behaviour": Behaviour, "x": Tensor, "state": RunningState,
+                                   "weight": OptTensor, "bias": OptTensor, "return": Tensor}
 
 
 # -- Behaviour ----------------------------------------------------------------------------------
