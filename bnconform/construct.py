@@ -33,7 +33,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
                      "n_neurons", "num_neurons", "nf", "channels", "num_channels",
                      "n_channels", "in_channels", "c", "dim", "size", "n", "feature_dim",
                      "hidden_size", "units", "in_features", "num_channel", "planes",
-                     "n_feats"),
+                     "n_feats", "width", "num_filters", "filters", "nc"),
     "eps": ("eps", "epsilon", "eps_", "variance_epsilon", "var_eps", "norm_eps"),
     "momentum": ("momentum", "mom", "decay", "decay_rate", "alpha", "ema_decay",
                  "bn_momentum", "moving_average_fraction", "ema_momentum", "rho"),

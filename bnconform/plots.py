@@ -22,6 +22,8 @@ def running_trace(ctx: RunContext, checks: list[CheckResult]) -> dict[str, Any] 
         trace = ctx.probe(running.trace)
     except UserCodeError:
         return None
+    if not trace.steps:  # the statistics were unreadable from the start
+        return None
     spec = ctx.spec
     pinned = ctx.behaviour().new_weight  # an --init momentum; None (cumulative) is drawn at the spec default
     w = pinned if pinned is not None else spec.new_weight(spec.momentum_default)

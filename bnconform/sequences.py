@@ -232,7 +232,8 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
                 if bool((diff <= allowed).all()):
                     return
             shown = "y" if what == "output" else f"bn.{self.found.slots[what].name}" if self.found.has(what) else ""
-            self.fail(f"{what} differs: spec reference {fmt(expected)}, implementation {fmt(observed)}",
+            actual = "no readable tensor" if observed is None else fmt(observed)
+            self.fail(f"{what} differs: spec reference {fmt(expected)}, implementation {actual}",
                       f"print({shown})  # spec reference: {fmt(expected)}" if shown else "")
 
         def call(self, what: str, fn: Callable[..., Any], *args: Any, grad: bool = True) -> Any:

@@ -122,6 +122,21 @@ def test_single_short_or_int_parameter_is_num_features() -> None:
     assert "'layout'" in construction_error("StrName")
 
 
+@pytest.mark.parametrize("name", ["width", "num_filters", "nc"])
+def test_common_feature_count_names_are_aliases_beside_other_integers(name: str, tmp_path: Path) -> None:
+    """ResNet-style `norm_layer(width)` and pix2pix-style `nc`, next to another integer that is not it."""
+    (tmp_path / "named.py").write_text(textwrap.dedent(f"""
+        from torch import nn
+        class BN(nn.Module):
+            def __init__(self, {name}, groups=1, scale=1.0):
+                super().__init__()
+                self.seen = {name}
+    """))
+    b = Builder(load_target(f"{tmp_path / 'named.py'}:BN"))
+    assert b.roles == {"num_features": name}
+    assert b.build(7).seen == 7
+
+
 def test_required_role_without_default_gets_fallback() -> None:
     b = builder("RequiredMomentum")
     assert b.roles == {"num_features": "features", "momentum": "decay"}

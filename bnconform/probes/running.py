@@ -135,10 +135,16 @@ def cumulative(ctx: RunContext) -> Cumulative:
         prep = prepare(ctx, running=(FAR_MEANS, FAR_VARS), momentum=None)
         weights = []
         for step in range(3):
-            before = read(prep.discovery, prep.module, "running_mean").clone()  # read() may alias the buffer
+            before = read(prep.discovery, prep.module, "running_mean")
             x = ctx.input_with_stats(ctx.primary_rank, [m + step for m in BATCH_MEANS], BATCH_STDS, salt=55 + step)
+            before = None if before is None else before.clone()  # read() may alias the buffer
             forward(ctx, prep.module, x)
             after = read(prep.discovery, prep.module, "running_mean")
+            unreadable = [when for when, t in (("before", before), ("after", after))
+                          if t is None or t.numel() != ctx.channels]
+            if unreadable:
+                return Cumulative(tuple(weights), f"the running mean is not {ctx.channels} readable values "
+                                                  f"{unreadable[0]} step {step + 1}")
             mean, _ = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(x.dim()), "biased")
             weights.append(float(((after - before) / (mean.reshape(-1) - before)).mean()))
     except UserCodeError as error:
@@ -223,7 +229,8 @@ def trace(ctx: RunContext) -> Trace:
     """Channel 0 of the running statistics over training steps on a fixed distribution."""
     prep = prepare(ctx)
     trace = Trace([0], [], [])
-    record(trace, prep)
+    if not record(trace, prep):
+        return Trace([], [], [])
     noise = torch.randn(TRACE_STEPS + 1, 2, generator=ctx.generator(999), dtype=torch.float64)
     for step in range(1, TRACE_STEPS + 1):
         # Batches scatter around mean 2 and std 1.5, so a running mean that follows the last
@@ -232,18 +239,23 @@ def trace(ctx: RunContext) -> Trace:
         x = ctx.input_with_stats(ctx.primary_rank, [mean_0, 0.0, 0.0], [std_0, 1.0, 1.0], salt=1000 + step)
         forward(ctx, prep.module, x)
         mean, var = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(x.dim()), ctx.spec.running_var_estimator)
+        if not record(trace, prep):
+            break  # the class dropped or emptied a statistic: the trace ends where it was readable
         trace.steps.append(step)
         trace.batch_means.append(float(mean.reshape(-1)[0]))
         trace.batch_vars.append(float(var.reshape(-1)[0]))
-        record(trace, prep)
     return trace
 
 
-def record(trace: Trace, prep: object) -> None:
+def record(trace: Trace, prep: object) -> bool:
+    """Append channel 0 of both statistics; False (nothing appended) when either is unreadable."""
     mean = read(prep.discovery, prep.module, "running_mean")
     var = read(prep.discovery, prep.module, "running_var")
-    trace.mean.append(float(mean[0]))
-    trace.var.append(float(var[0]))
+    if mean is None or var is None or mean.numel() == 0 or var.numel() == 0:
+        return False
+    trace.mean.append(float(mean.reshape(-1)[0]))
+    trace.var.append(float(var.reshape(-1)[0]))
+    return True
 
 
 def snapshot(prep: object) -> torch.Tensor | None:

@@ -159,6 +159,8 @@ class Supervision:
                 raise WorkerFailed({"check": None, "what": f"importing {self.target}", "detail": message["detail"],
                                     "kind": "raised", "importing": True, "output": worker.tail()})
             elif kind == "internal-error":
+                if os.environ.get("BNCONFORM_DEBUG"):  # the worker's own stack; ours below says little
+                    sys.stderr.write(f"worker traceback:\n{message.get('traceback', '')}")
                 raise RuntimeError(f"in the worker: {message['message']}")
 
     def in_flight(self, check: str | None, call: str | None, last: str | None) -> tuple[str | None, str]:

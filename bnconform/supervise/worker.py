@@ -13,6 +13,7 @@ import faulthandler
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
@@ -65,7 +66,8 @@ def run(conn: Connection, job: Mapping[str, Any]) -> dict[str, Any]:
     except BaseException as error:  # noqa: BLE001 - reported as our bug (exit 3), never as a pass
         from bnconform.runner import safe_text
 
-        return {"type": "internal-error", "message": f"{type(error).__name__}: {safe_text(error)}"}
+        return {"type": "internal-error", "message": f"{type(error).__name__}: {safe_text(error)}",
+                "traceback": traceback.format_exc()}
 
 
 def plan() -> list[dict[str, Any]]:
