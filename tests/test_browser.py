@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium import webdriver  # test extra: a missing one must fail, not skip
 
 from bnconform.render import html
 
@@ -29,7 +30,6 @@ pytestmark = [
 
 @pytest.fixture
 def driver(tmp_path: Path) -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

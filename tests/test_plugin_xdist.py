@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import junitparser  # test extra: a missing one must fail, not skip
 import pytest
+import xdist  # noqa: F401 - the runs below use -n
 
 from bnconform.plugin_results import check_nodeid
 from tests.test_sample_project import FLIP, SAMPLE, edit
-
-pytest.importorskip("xdist")
-junitparser = pytest.importorskip("junitparser")
 
 TARGETS = ("tinynet.layers:BatchNorm2d", "tinynet.layers:FrozenBatchNorm2d")
 FLIP_VAR = ("self.running_var.mul_(1 - m).add_(m * var", "self.running_var.mul_(m).add_((1 - m) * var")

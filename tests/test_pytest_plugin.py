@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import xmlschema  # test extra: a missing one must fail, not skip
 
 # In-process pytester runs restore sys.modules afterwards; torch cannot be imported twice in a
 # process, so it (and the checks) are imported here, before any snapshot is taken.
@@ -71,7 +72,6 @@ def test_a_bad_target_is_one_collection_error_on_one_line(pytester: pytest.Pytes
 
 
 def test_checks_run_verdicts_junit_reports_and_no_warnings(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    xmlschema = pytest.importorskip("xmlschema")
     waiver = '[[tool.bnconform.waivers]]\ncode = "running-stats-shape"\nreason = "2-D inputs unused"\n'
     project(pytester, f'["{TUTORIAL}"]', waiver)
     pytester.makeini("[pytest]\nfilterwarnings = error\n")  # a warning would become a failure
