@@ -5,6 +5,7 @@ imports no plotting library. (.ci/run also installs the wheel into a fresh venv 
 from __future__ import annotations
 
 import email
+import json
 import os
 import shutil
 import subprocess
@@ -73,3 +74,69 @@ def test_a_json_only_run_imports_no_plotting_library(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.stdout.splitlines()[-1] == "0 False", done.stdout + done.stderr
+
+
+BEHAVIOUR_ONLY = '''
+import torch
+from torch import nn
+
+
+class BN(nn.Module):
+    """Statistics in (1, C, 1, 1) buffers named `means` and `vars`: found by behaviour, not by name."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("means", torch.zeros(1, num_features, 1, 1))
+        self.register_buffer("vars", torch.ones(1, num_features, 1, 1))
+
+    def forward(self, x):
+        if self.training:
+            mean = x.mean((0, 2, 3), keepdim=True)
+            var = x.var((0, 2, 3), unbiased=False, keepdim=True)
+            n = x.numel() // x.shape[1]
+            with torch.no_grad():
+                self.means.mul_(1 - self.momentum).add_(self.momentum * mean)
+                self.vars.mul_(1 - self.momentum).add_(self.momentum * var * n / (n - 1))
+        else:
+            mean, var = self.means, self.vars
+        y = (x - mean) / torch.sqrt(var + self.eps)
+        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+'''
+
+
+def test_the_installed_wheel_finds_statistics_by_behaviour_and_writes_every_report(
+        wheel: zipfile.ZipFile, tmp_path: Path) -> None:
+    """End to end through the installed package, from a folder outside the checkout: the
+    wheel's own modules and specs (not the source tree) diagnose a class whose statistics
+    have no conventional name."""
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                    wheel.filename], check=True, capture_output=True, text=True, timeout=300)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "user_bn.py").write_text(BEHAVIOUR_ONLY)
+    env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    where = subprocess.run([sys.executable, "-c", "import bnconform, bnconform.spec as s; "
+                            "print(bnconform.__file__); print(s.load_spec('keras').source)"],
+                           cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert where.stdout.startswith(str(site)), where.stdout + where.stderr
+
+    done = subprocess.run([sys.executable, "-m", "bnconform", "check", "user_bn.py:BN", "--output", "out"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    report = json.loads((work / "out" / "bnconform-report.json").read_text())
+    codes = {f["code"] for f in report["findings"]}
+    # each true of the class: (1, C, 1, 1) statistics, no counter, `1 - None` with momentum=None,
+    # float16 arithmetic in float16, no batch-of-one error, state_dict keys other than torch's
+    assert codes == {"running-stats-shape", "num-batches-tracked", "momentum-none", "dtype-support",
+                     "batch-size-one", "state-dict"}
+    shape = next(f for f in report["findings"] if f["code"] == "running-stats-shape")
+    assert "(1, 5, 1, 1)" in shape["observed"]
+    assert {c["id"]: c["status"] for c in report["checks"]}["running-stats-missing"] == "passed"
+    for ext in ("md", "html", "xml"):
+        assert (work / "out" / f"bnconform-report.{ext}").stat().st_size > 0
+    assert not (work / ".hypothesis").exists()
