@@ -150,3 +150,17 @@ def test_the_supervisor_does_not_import_torch(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=BOUND_S,
                           check=True)
     assert done.stdout.strip().splitlines()[-1] in ("0 False", "1 False"), done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("sleep_s", "hangs"), [(5, False), (10, True)])
+def test_the_first_call_of_a_kind_gets_twice_the_timeout(sleep_s: int, hangs: bool, tmp_path: Path) -> None:
+    """--timeout 4: an import of 5 s is lazy initialization (budget 8 s); one of 10 s is a hang."""
+    (tmp_path / "slow_import.py").write_text(f"import time\ntime.sleep({sleep_s})\n"
+                                             "from torch.nn import BatchNorm2d as BN\n")
+    done, _ = check(f"{tmp_path / 'slow_import.py'}:BN", tmp_path / "out", "--timeout", "4", cwd=tmp_path)
+    codes = [f["code"] for f in report(tmp_path / "out")["findings"]]
+    if hangs:
+        assert done.returncode == 1 and codes == ["construct-failed"]
+        assert "hung: no result within 8 s" in report(tmp_path / "out")["findings"][0]["message"]
+    else:
+        assert done.returncode == 0 and codes == [], done.stdout + done.stderr
