@@ -231,6 +231,9 @@ class CheckItem(pytest.Item):
             self.add_report_section("call", "bnconform", "\n\n".join(_describe(f) for f in below))
             self.config.stash.setdefault(results.BELOW, []).extend((self.parent.order, self.nodeid, f) for f in below)
         waived = [f for f in check["findings"] if f["waived"]]
+        if waived and result["summary"]["verdict"] == "inconclusive":  # the CLI's exit 1, not an xfail
+            raise CheckFailed(f"{self.code} is waived, but with it nothing could be verified: the run is "
+                              f"inconclusive, never a pass\n\n{_describe(waived[0])}")
         if waived and not failing:
             reason = waived[0].get("waiver", {}).get("reason") or "waived"
             pytest.xfail(f"waived: {self.code}: {reason}")

@@ -29,3 +29,17 @@ def test_a_missing_target_is_one_collection_error(pytester: pytest.Pytester) -> 
     result.stdout.fnmatch_lines(["bnconform: no_such_module_here:BatchNorm: module 'no_such_module_here' not found*"])
     result.assert_outcomes(errors=1)  # like any collection error, pytest stops before running
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_waived_construct_failure_fails_its_item_as_the_cli_exits_1(pytester: pytest.Pytester) -> None:
+    """One verdict everywhere: nothing verified behind a waiver is INCONCLUSIVE (exit 1), not a
+    green session of skips and one xfail."""
+    pytester.makepyfile(unbuildable="from torch import nn\n\nclass BN(nn.Module):\n"
+                                    "    def __init__(self, num_features):\n        raise RuntimeError('nope')\n")
+    pytester.makepyprojecttoml('[tool.bnconform]\ntargets = ["unbuildable:BN"]\n'
+                               '[[tool.bnconform.waivers]]\ncode = "construct-failed"\nreason = "known"\n')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.stdout.fnmatch_lines(["*construct-failed is waived, but with it nothing could be verified*"])
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] == 1 and outcomes.get("passed", 0) == 0 and "xfailed" not in outcomes
+    assert result.ret == 1
