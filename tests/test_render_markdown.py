@@ -130,3 +130,75 @@ def test_terminal_clean_has_no_table() -> None:
     text = terminal.render(sample("clean"))
     assert text.startswith("bnconform PASS: torch.nn:BatchNorm2d vs spec pytorch")
     assert "severity" not in text
+
+
+def with_consequence(result: dict[str, Any]) -> dict[str, Any]:
+    """The failing sample with input-rank-unsupported explained by running-stats-shape (diagnosis order)."""
+    findings = result["findings"]
+    root = next(f for f in findings if f["code"] == "running-stats-shape")
+    consequence = next(f for f in findings if f["code"] == "input-rank-unsupported")
+    consequence["caused_by"] = "running-stats-shape"
+    findings.remove(root)
+    findings.insert(0, root)
+    return result
+
+
+def test_fix_first_names_the_root_and_what_it_also_explains_exactly() -> None:
+    text = markdown.render(with_consequence(sample("failing")))
+    block = text[text.index("> **Fix first:**"):text.index("\n\nClosest shipped")]
+    assert block.splitlines() == [
+        "> **Fix first:** **running-stats-shape**: running_mean has shape (1, 3, 1, 1); the spec stores (C,)",
+        ">",
+        "> **How to fix:** Register running_mean/running_var as torch.zeros(num_features) / "
+        "torch.ones(num_features) and reshape with .view(1, -1, 1, 1) only inside forward.",
+        ">",
+        "> Also explains: input-rank-unsupported.",
+    ]
+
+
+def test_consequences_are_listed_under_their_cause() -> None:
+    text = markdown.render(with_consequence(sample("failing")))
+    section = text[text.index("**Consequences of running-stats-shape**"):]
+    lines = section.splitlines()
+    assert lines[2].startswith("- **input-rank-unsupported** (") and lines[3].startswith("  - expected ")
+    assert text.count("### ") == 3  # three roots numbered; the consequence is not a numbered finding
+
+
+def test_the_header_marks_pass_and_fail() -> None:
+    assert markdown.render(sample("clean")).startswith("# ✅ bnconform: PASS: ")
+    assert markdown.render(sample("failing")).startswith("# ❌ bnconform: FAIL: ")
+    inconclusive = sample("clean")
+    inconclusive["summary"]["verdict"] = "inconclusive"
+    assert markdown.render(inconclusive).startswith("# ❌ bnconform: INCONCLUSIVE: ")
+
+
+def test_a_finding_shows_its_device_only_when_it_has_one() -> None:
+    result = sample("failing")
+    text = markdown.render(result)
+    first = text[text.index("### 1."):text.index("### 2.")]
+    assert "- **Device:** cpu" in first
+    for finding in result["findings"]:
+        finding["device"] = ""
+    text = markdown.render(result)
+    assert "- **Device:**" not in text[text.index("### 1."):text.index("### 2.")]
+
+
+def test_the_run_section_lists_settings_but_not_verdict_or_target() -> None:
+    text = markdown.render(sample("failing"))
+    run = text[text.index("## Run"):].split("\n## ")[0]
+    assert "**Verdict**" not in run and "**Target**" not in run and "**Spec**" in run
+
+
+def test_fingerprint_rows_show_their_label_not_their_key() -> None:
+    result = sample("failing")
+    row = result["fingerprint"]["rows"][0]
+    assert row["label"] != row["key"]
+    text = markdown.render(result)
+    table_text = text[text.index("## Fingerprint vs spec"):]
+    assert f"| {row['label']}" in table_text or f"| **{row['label']}**" in table_text
+    assert f"| {row['key']} " not in table_text
+
+
+def test_a_fence_one_longer_than_three_backticks_inside() -> None:
+    assert markdown.code_block("a\n```\nb").startswith("````python\n")
+    assert markdown.code_block("plain").startswith("```python\n")
