@@ -6,6 +6,10 @@ Per module of the judging core: mutants killed, survived, equivalent (listed wit
 scripts/mutation-equivalent.txt), not run yet, and the share killed of the non-equivalent
 mutants that ran; with the date and commit of each session. Modules without a session are
 listed as "not yet run". Surviving mutants are listed so the next test has a target.
+
+Sessions live in the ignored build/mutation/, so a checkout holds only the sessions it ran: a
+module measured elsewhere keeps its row (and its survivors) from the summary already written,
+with that session's commit and date, until a local session of the module replaces it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class Module:
     rechecked: int = 0  # survived the session, killed since by a named test (applied by hand)
     pending: int = 0
     survivors: list[str] = field(default_factory=list)
+    kept: str = ""  # the row of the summary already written (no local session of this module)
 
     @property
     def score(self) -> str:
@@ -103,6 +108,21 @@ def summarize(cosmic_ray: str, session: Path, equivalent: dict[tuple[str, int, s
     return module
 
 
+def previous(path: Path = OUT) -> dict[str, Module]:
+    """Measured modules of the summary already written: their rows and survivors, verbatim."""
+    kept: dict[str, Module] = {}
+    if not path.exists():
+        return kept
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| bnconform/") and len(cells) == 7 and cells[5] != "not yet run":
+            kept[cells[0]] = Module(cells[0], kept=line)
+        elif line.startswith("- bnconform/") and line[2:].split(" ", 1)[0] in kept:
+            module, survivor = line[2:].split(" ", 1)
+            kept[module].survivors.append(survivor)
+    return kept
+
+
 def render(modules: dict[str, Module], head: str) -> str:
     lines = [
         "# Mutation testing of the judging core",
@@ -122,7 +142,9 @@ def render(modules: dict[str, Module], head: str) -> str:
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for path, m in modules.items():
-        if not m.commit:
+        if m.kept:
+            lines.append(m.kept)
+        elif not m.commit:
             lines.append(f"| {path} | | | | | not yet run | |")
         else:
             lines.append(f"| {path} | {m.killed} ({m.rechecked}) | {m.survived} | {m.equivalent} | {m.pending}"
@@ -139,7 +161,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cosmic-ray", default="cosmic-ray", help="the cosmic-ray executable")
     args = parser.parse_args(argv)
     equivalent = equivalents()
-    modules = {path: Module(path) for path in core_modules()}
+    modules = {path: Module(path) for path in core_modules()} | previous()
     for session in sorted(SESSIONS.glob("*.sqlite")):
         measured = summarize(args.cosmic_ray, session, equivalent, equivalents(RECHECKED))
         if measured.path:
