@@ -35,6 +35,8 @@ def close(a: float, b: float) -> bool:
 def unmeasurable(update: running.Update) -> str:
     """Why no momentum can be solved for: it assumes each channel's running mean is a blend of
     its old value and the batch mean (PROBING.md 3: establish the model, then solve)."""
+    if not update.readable:
+        return "the running statistics are not one readable value per channel after a training step"
     if not update.moved:
         return "the running statistics do not move in a training step (see running-stats-not-updated)"
     if not update.per_channel:

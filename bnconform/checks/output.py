@@ -65,8 +65,12 @@ def compare(ctx: RunContext, case: Case, behaviour: Behaviour | None = None) -> 
     view[1] = -1
     x = ctx.to_layout(torch.tensor(case.means).reshape(view) + torch.tensor(case.stds).reshape(view) * z)
     x = x.to(ctx.device, ctx.dtype)
+    given = affine_values(prep.discovery, prep.module, ctx.channels)
     y = forward(ctx, prep.module, x).detach().double().cpu()
-    weight, bias = affine_values(prep.discovery, prep.module)  # as stored: the module may round them
+    # As stored after the step (the module may round them); as given when the step dropped,
+    # emptied or resized them, since the forward ran with what it was given.
+    after = affine_values(prep.discovery, prep.module, ctx.channels)
+    weight, bias = (now if now is not None else then for now, then in zip(after, given, strict=True))
     expected, _ = train_forward(behaviour or ctx.behaviour(), x.double().cpu(), None, weight, bias)
     if y.shape != expected.shape or not torch.isfinite(y).all():
         return Comparison(float("inf"), expected, y)

@@ -187,8 +187,8 @@ def running_stats_not_updated(ctx: RunContext) -> Verdict:
     update = ctx.probe(running.momentum).default
     if update.moved:
         return passed(new_weight=update.new_weight)
-    if math.isnan(update.new_weight):
-        return skipped("cannot be measured: the running mean could not be read after a step")
+    if not update.readable or math.isnan(update.new_weight):
+        return skipped("cannot be measured: the running statistics could not be read after a step")
     return failed(
         "The running mean did not move after a training step",
         expected="running statistics move toward the batch statistics",
@@ -216,6 +216,8 @@ def running_var_estimator(ctx: RunContext) -> Verdict:
     if reason := ctx.probe(running.running_layout):
         return skipped(f"cannot be measured: {reason}")
     update = ctx.probe(running.momentum).default
+    if not update.readable:
+        return skipped("cannot be measured: the running statistics could not be read after a step")
     n = update.values_per_channel
     observed, expected = update.var_tracks, ctx.spec.running_var_estimator
     if observed == expected:

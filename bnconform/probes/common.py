@@ -72,9 +72,31 @@ def per_channel_running(found: Discovery, module: torch.nn.Module, channels: int
     return all(t is not None and t.numel() == channels for t in tensors)
 
 
+PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+
+
+def readable(value: object) -> torch.Tensor | None:
+    """`value`'s numbers as a flat float64 CPU tensor (it may alias a float64 CPU buffer), or None
+    when it has none to read: not a tensor, a tensor subclass (each of its methods is user code,
+    which may raise or hang outside any guard), or a tensor on the meta device (no data).
+    Callers still check the size: an empty or misshapen statistic is readable but not per channel."""
+    if type(value) not in PLAIN_TENSORS or value.is_meta:
+        return None
+    return value.detach().double().cpu().reshape(-1)
+
+
 def read(found: Discovery, module: torch.nn.Module, role: str) -> torch.Tensor | None:
-    value = found.get(module, role)
-    return None if value is None else value.detach().double().cpu().reshape(-1)
+    """The role's current values (see readable), or None when the role holds no readable tensor."""
+    return readable(found.get(module, role))
+
+
+def held(value: torch.Tensor | None) -> str:
+    """A statistic's shape in words, never calling into a tensor subclass: "(3,)", "(3,) on meta"."""
+    if value is None:
+        return "no tensor"
+    if type(value) not in PLAIN_TENSORS:
+        return f"a {type(value).__name__} (tensor subclass)"
+    return f"{tuple(value.shape)}{' on meta' if value.is_meta else ''}"
 
 
 def running_state(found: Discovery, module: torch.nn.Module) -> RunningState | None:
@@ -106,5 +128,8 @@ def forward(
     return y.detach()  # probes measure values; gradients have their own probe
 
 
-def affine_values(found: Discovery, module: torch.nn.Module) -> tuple[torch.Tensor | None, ...]:
-    return read(found, module, "weight"), read(found, module, "bias")
+def affine_values(found: Discovery, module: torch.nn.Module, channels: int) -> tuple[torch.Tensor | None, ...]:
+    """Weight and bias as the reference applies them: one value per channel or one for all;
+    None for a role that is absent, unreadable or of any other size (nothing to apply)."""
+    values = (read(found, module, role) for role in ("weight", "bias"))
+    return tuple(t if t is not None and t.numel() in (1, channels) else None for t in values)

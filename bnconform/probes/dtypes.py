@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from bnconform.context import RunContext
 from bnconform.discover import Discovery
 from bnconform.errors import UserCodeError
-from bnconform.probes.common import BETA, FAR_MEANS, FAR_VARS, GAMMA, per_channel
+from bnconform.probes.common import BETA, FAR_MEANS, FAR_VARS, GAMMA, PLAIN_TENSORS, per_channel
 from bnconform.probes.devices import (
     MEANS,
     STDS,
@@ -164,9 +164,12 @@ def own_precise(ctx: RunContext, case: Case, x: torch.Tensor, seen: Seen) -> See
     own = Seen(seen.weight, seen.bias, seen.state, run(module, precise, train=True, what=f"(in {ctx.dtype})"))
     if seen.state is not None:
         own.after = stored_state(found, module)
-        if seen.after is not None:  # eval from the case's own updated (maybe overflowed) statistics
-            found.set(module, "running_mean", seen.after.mean)
-            found.set(module, "running_var", seen.after.var)
+        if not (same_sizes(seen.state, seen.after) and same_sizes(seen.state, own.after)):
+            # A statistic is unreadable or resized after the step (dropped, emptied, moved to meta):
+            # no eval from the same values can be run, and one from other values would blame the dtype.
+            return own
+        found.set(module, "running_mean", seen.after.mean)  # eval from the case's own updated
+        found.set(module, "running_var", seen.after.var)  # (maybe overflowed) statistics
         own.eval = run(module, precise, train=False, what=f"(in {ctx.dtype})")
     return own
 
@@ -266,9 +269,14 @@ def collect(ctx: RunContext, case: Case, x: torch.Tensor) -> Seen:
                 run(module, x, train=True, what=f"({case.label})"))
     if state is not None:
         seen.after = stored_state(found, module)
-        seen.buffer_dtypes = {found.slots[r].name: found.get(module, r).dtype for r in ("running_mean", "running_var")}
+        buffers = {found.slots[r].name: found.get(module, r) for r in ("running_mean", "running_var")}
+        seen.buffer_dtypes = {name: t.dtype for name, t in buffers.items() if type(t) in PLAIN_TENSORS}
         seen.eval = run(module, x, train=False, what=f"({case.label})")
     return seen
+
+
+def same_sizes(before: RunningState, after: RunningState | None) -> bool:
+    return after is not None and (after.mean.numel(), after.var.numel()) == (before.mean.numel(), before.var.numel())
 
 
 def stored_state(found: Discovery, module: torch.nn.Module) -> RunningState | None:

@@ -8,7 +8,16 @@ from dataclasses import dataclass
 import torch
 
 from bnconform.context import RunContext
-from bnconform.probes.common import BETA, GAMMA, forward, per_channel, prepare, relative_error
+from bnconform.probes.common import (
+    BETA,
+    GAMMA,
+    PLAIN_TENSORS,
+    forward,
+    per_channel,
+    prepare,
+    readable,
+    relative_error,
+)
 from bnconform.probes.precision import tolerance_dtype
 from bnconform.reference import channel_view, train_forward
 
@@ -106,6 +115,9 @@ def gradients(ctx: RunContext, explained: bool = False) -> GradObservation:
         prep.module.train()
         (prep.module(x) * upstream.to(x)).sum().backward()
 
+    # The parameters the step ran with: a class may rebind (or drop) them during the step, and the
+    # gradient is on the tensors it used, not on what the attribute holds afterwards.
+    params = {role: prep.discovery.get(prep.module, role) for role in ("weight", "bias")}
     ctx.guarded("train-mode backward", step)
     xr = x.detach().double().cpu().requires_grad_(True)
     w = per_channel(GAMMA, ctx.channels).requires_grad_(True)
@@ -114,13 +126,16 @@ def gradients(ctx: RunContext, explained: bool = False) -> GradObservation:
     (y_ref * upstream).sum().backward()
     errors = {"input": grad_error(x.grad, xr.grad)}
     for role, ref in (("weight", w.grad), ("bias", b.grad)):
-        if prep.discovery.kind(role) == "parameter":
-            errors[role] = grad_error(prep.discovery.get(prep.module, role).grad, ref)
+        t = params[role]
+        if prep.discovery.kind(role) == "parameter" and type(t) in PLAIN_TENSORS:
+            errors[role] = grad_error(readable(t.grad), ref)
     return GradObservation(errors, 1e-6 if tolerance_dtype(ctx) == torch.float64 else 1e-3)
 
 
 def grad_error(observed: torch.Tensor | None, expected: torch.Tensor) -> float:
-    return float("inf") if observed is None else relative_error(observed.reshape(expected.shape), expected)
+    if observed is None or observed.numel() != expected.numel():
+        return float("inf")
+    return relative_error(observed.reshape(expected.shape), expected)
 
 
 @dataclass(frozen=True)

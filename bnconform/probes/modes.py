@@ -41,7 +41,7 @@ def modes(ctx: RunContext) -> ModeObservation:
 def run_mode(ctx: RunContext, *, train: bool, grad: bool) -> ModeRun:
     prep = prepare(ctx, running=(FAR_MEANS, FAR_VARS))
     before = snapshot(prep)
-    weight, bias = affine_values(prep.discovery, prep.module)
+    weight, bias = affine_values(prep.discovery, prep.module, ctx.channels)
     x = ctx.input_with_stats(ctx.primary_rank, BATCH_MEANS, BATCH_STDS, salt=80)
     y = forward(ctx, prep.module, x, train=train, grad=grad)
     after = snapshot(prep)

@@ -8,7 +8,17 @@ from dataclasses import dataclass, field
 import torch
 
 from bnconform.context import RunContext
-from bnconform.probes.common import FAR_MEANS, FAR_VARS, forward, per_channel, prepare, read
+from bnconform.probes.common import (
+    FAR_MEANS,
+    FAR_VARS,
+    PLAIN_TENSORS,
+    forward,
+    held,
+    per_channel,
+    prepare,
+    read,
+    readable,
+)
 from bnconform.reference import batch_statistics
 
 EXPLICIT_MOMENTUM = 0.3  # m != 1 - m, so both conventions are told apart
@@ -27,6 +37,7 @@ class Update:
     var_weight: float = float("nan")  # of the batch quantity in running_var
     var_tracks: str = "other"  # "unbiased" | "biased" | "std" | "other": what running_var blends in
     mean_weights: tuple[float, ...] = ()
+    readable: bool = True  # False: after the step a running statistic was not C readable values
 
     @property
     def moved(self) -> bool:
@@ -47,7 +58,7 @@ def one_update(ctx: RunContext, **roles: object) -> Update:
     n = ctx.values_per_channel(rank)
     far_m, far_v = per_channel(FAR_MEANS, c), per_channel(FAR_VARS, c)
     if r_mean is None or r_var is None or r_mean.numel() != c or r_var.numel() != c:
-        return Update(float("nan"), float("inf"), float("nan"), n)
+        return Update(float("nan"), float("inf"), float("nan"), n, readable=False)
     mean, var_b = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(rank), "biased")
     weights = (r_mean - far_m) / (mean.reshape(-1) - far_m)
     w = float(weights.mean())
@@ -168,21 +179,28 @@ def buffers(ctx: RunContext) -> BufferObservation:
     history: set[str] = set()
     bad = False
     init_values, kinds = {}, {}
+    def seen(role: str, when: str) -> torch.Tensor | None:
+        """The role's tensor, its shape recorded; None (recorded as such) when it is gone or is not
+        a plain tensor (a subclass's attributes are user code)."""
+        nonlocal bad
+        t = prep.discovery.get(prep.module, role)
+        shapes[role].append(f"{held(t)} {when}")
+        plain = t if type(t) in PLAIN_TENSORS else None
+        bad |= plain is None or tuple(plain.shape) != (ctx.channels,)
+        return plain
+
     for rank in ctx.probe(_accepted_ranks):
         prep = prepare(ctx, rank)
         x = ctx.input_with_stats(rank, BATCH_MEANS, BATCH_STDS, salt=60 + rank).requires_grad_(True)
         for role in roles:
-            t = prep.discovery.get(prep.module, role)
-            init_values.setdefault(role, t.detach().double().cpu().reshape(-1).tolist())
+            values = readable(seen(role, "at init"))
+            if values is not None:
+                init_values.setdefault(role, values.tolist())
             kinds[role] = prep.discovery.kind(role)
-            shapes[role].append(f"{tuple(t.shape)} at init")
-            bad |= tuple(t.shape) != (ctx.channels,)
         forward(ctx, prep.module, x)
         for role in roles:
-            t = prep.discovery.get(prep.module, role)
-            shapes[role].append(f"{tuple(t.shape)} after a rank-{rank} step")
-            bad |= tuple(t.shape) != (ctx.channels,)
-            if t.requires_grad or t.grad_fn is not None:
+            t = seen(role, f"after a rank-{rank} step")
+            if t is not None and (t.requires_grad or t.grad_fn is not None):
                 history.add(role)
     return BufferObservation(init_values, shapes, bad, sorted(history), kinds)
 
