@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -69,10 +70,22 @@ def find_config(start: Path | None = None) -> Path | None:
 
 def _has_table(path: Path) -> bool:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False  # not ours to judge: a broken pyproject without our table is skipped
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        # a broken pyproject that has our table is ours to report (load_config names the line);
+        # one without it is not ours to judge and is skipped
+        return "tool.bnconform" in text
     return isinstance(doc.get("tool"), dict) and "bnconform" in doc["tool"]
+
+
+def shadowed_pyproject(found: Path) -> Path | None:
+    """The pyproject.toml with a [tool.bnconform] table beside a bnconform.toml that wins over it."""
+    pyproject = found.parent / "pyproject.toml"
+    return pyproject if found.name == "bnconform.toml" and pyproject.is_file() and _has_table(pyproject) else None
 
 
 def load_config(path: Path | str | None = None, *, search: bool = True) -> Config:
@@ -80,6 +93,9 @@ def load_config(path: Path | str | None = None, *, search: bool = True) -> Confi
     found = Path(path) if path is not None else (find_config() if search else None)
     if found is None:
         return Config()
+    if path is None and (shadowed := shadowed_pyproject(found)) is not None:
+        print(f"bnconform: note: using {found}; the [tool.bnconform] table of {shadowed.name} beside it is "
+              "ignored (pass --config to choose)", file=sys.stderr)
     try:
         text = found.read_text(encoding="utf-8")
     except OSError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,10 @@ class Waiver:
     source: str = ""  # "pyproject.toml:12", or "command line" for --ignore
 
     def applies_to(self, target: str) -> bool:
-        return self.target is None or fnmatch.fnmatchcase(target, self.target) or target == self.target
+        if self.target is None:
+            return True
+        pattern, checked = file_form(self.target), file_form(target)
+        return fnmatch.fnmatchcase(checked, pattern) or checked == pattern
 
     def expired(self, today: dt.date | None = None) -> bool:
         return self.expires is not None and (today or dt.date.today()) > self.expires
@@ -38,6 +42,16 @@ class Waiver:
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "reason": self.reason, "target": self.target,
                 "expires": self.expires.isoformat() if self.expires else None, "source": self.source}
+
+
+def file_form(target: str) -> str:
+    """A file target ("path/bn.py:Name") with its path absolute and normalised, so a target typed
+    relative to the working directory matches a waiver resolved relative to its config file
+    ("mynet/bn.py:BN" and "/proj/cfg/../mynet/bn.py:BN" alike); other targets are unchanged."""
+    left, sep, name = target.rpartition(":")
+    if not sep or not left.endswith(".py") or left.startswith("*"):  # "*/bn.py:BN" matches anywhere
+        return target
+    return f"{os.path.normpath(os.path.abspath(left))}:{name}"
 
 
 def ignore_codes(waivers: Iterable[Waiver], target: str, today: dt.date | None = None) -> list[str]:

@@ -99,3 +99,26 @@ def test_cli_reports_a_bad_configuration_on_one_line_with_exit_2(tmp_path: Path)
     assert out.returncode == 2, out.stderr
     expected = "bnconform: error: pyproject.toml:6: [tool.bnconform] fail-on: 3 is not one of error, warning, info"
     assert out.stderr.strip() == expected
+
+
+def test_a_broken_pyproject_with_our_table_is_an_error_when_found_by_search(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "pyproject.toml").write_text('[tool.bnconform]\ntargets = ["torch.nn:BatchNorm2d"\n')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^pyproject.toml:\d+: TOML syntax error"):
+        load_config()
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = = "not ours"\n')
+    assert load_config().path is None  # a broken foreign pyproject is not ours to judge
+
+
+def test_a_bnconform_toml_beside_a_configured_pyproject_wins_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    (tmp_path / "bnconform.toml").write_text('targets = ["torch.nn:BatchNorm1d"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert load_config().path == (tmp_path / "bnconform.toml").resolve()
+    assert "the [tool.bnconform] table of pyproject.toml beside it is ignored" in capsys.readouterr().err
+    assert load_config(tmp_path / "pyproject.toml").targets[0].target == "torch.nn:BatchNorm2d"
+    assert capsys.readouterr().err == ""  # an explicit --config is a choice, not a surprise

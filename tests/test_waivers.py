@@ -66,3 +66,19 @@ def test_target_globs_expiry_and_unmatched_waivers() -> None:
     assert ignore_codes(waivers, "pkg.layers:BN", TODAY) == ["eps-default"]
     assert ignore_codes(waivers, "torch.nn:BatchNorm2d", TODAY) == []
     assert unmatched(waivers, ["pkg.layers:BN"]) == [waivers[2]]
+
+
+def test_a_file_waiver_matches_the_same_file_typed_relative_to_the_working_directory(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    """The config resolves `mynet/bn.py:Keep*` against its own folder; a user in that folder types
+    `bnconform check mynet/bn.py:KeepdimBN`. Both name one file."""
+    project = tmp_path / "proj"
+    (project / "mynet").mkdir(parents=True)
+    monkeypatch.chdir(project)
+    waiver = Waiver("running-stats-shape", "r", target=f"{project / 'cfg' / '..' / 'mynet' / 'bn.py'}:Keep*")
+    assert waiver.applies_to("mynet/bn.py:KeepdimBN")
+    assert waiver.applies_to(f"{project}/mynet/bn.py:KeepdimBN")
+    assert not waiver.applies_to("other/bn.py:KeepdimBN") and not waiver.applies_to("mynet/bn.py:BN")
+    anywhere = Waiver("running-stats-shape", "r", target="*/bn.py:Keep*")
+    assert anywhere.applies_to("/elsewhere/bn.py:KeepdimBN") and anywhere.applies_to("mynet/bn.py:KeepdimBN")
+    assert Waiver("eps-default", "r", target="mynet.bn:Keep*").applies_to("mynet.bn:KeepdimBN")
