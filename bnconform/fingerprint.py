@@ -11,12 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bnconform.construct import DEFAULT
 from bnconform.context import RunContext
 from bnconform.errors import UserCodeError
 from bnconform.probes import basics, modes, running, statistics
 from bnconform.spec import Spec, load_builtin_specs
 
 UNKNOWN = "unknown"
+NOT_APPLICABLE = "n/a"  # observed where the class has no such behaviour (no batch variance to estimate)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ def observed_values(ctx: RunContext) -> dict[str, str]:
     momentum = cached(ctx, running.momentum)
     if momentum is not None and not momentum_unmeasurable(momentum.default):
         observed.update(momentum_values(momentum))
+        if ctx.builder.pinned("momentum") is not DEFAULT:  # built with a given momentum: no default seen
+            observed.pop("momentum-default", None)
     if frozen:
         observed.pop("running-var-estimator", None)
     buffers = cached(ctx, running.buffers)
@@ -244,11 +248,13 @@ def closest_spec(current: Spec, observed: dict[str, str], layout_matched: bool =
         expected = expected_values(spec)
         # a behaviour the spec has no use for (a batch variance estimator under frozen statistics)
         # but the class was seen to have is a difference too, or the least specific spec would win
-        differences = [k for k, v in observed.items()
-                       if v != UNKNOWN and (k not in expected or not same(expected[k], v))]
+        differences = [k for k, v in observed.items() if v != UNKNOWN and (
+            not same(expected[k], v) if k in expected else v != NOT_APPLICABLE)]
         if layout_matched and spec.channel_axis != current.channel_axis:
             differences.insert(0, "reduction-axes")
         if best is None or len(differences) < best[0]:
             best = (len(differences), spec.name, differences)
     assert best is not None
-    return {"name": best[1], "differences": best[2]}
+    winner = next(s for s in load_builtin_specs() if s.name == best[1])
+    unobserved = [k for k in expected_values(winner) if observed.get(k, UNKNOWN) == UNKNOWN]
+    return {"name": best[1], "differences": best[2], "unobserved": unobserved}

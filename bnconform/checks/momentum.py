@@ -103,7 +103,7 @@ def momentum_inverted(ctx: RunContext) -> Verdict:
 def momentum_ignored(ctx: RunContext) -> Verdict:
     obs = ctx.probe(running.momentum)
     if obs.explicit is None:
-        return skipped("the constructor takes no momentum argument")
+        return skipped(momentum_not_free(ctx))
     if reason := unmeasurable(obs.default) or unmeasurable(obs.explicit):
         return skipped(f"cannot be measured: {reason}")
     explicit, default = obs.explicit.new_weight, obs.default.new_weight
@@ -119,6 +119,15 @@ def momentum_ignored(ctx: RunContext) -> Verdict:
     )
 
 
+def momentum_not_free(ctx: RunContext) -> str:
+    """Why bnconform cannot choose the momentum it constructs with."""
+    pinned = ctx.builder.pinned("momentum")
+    if pinned is not DEFAULT:
+        return (f"momentum is given to the constructor ({pinned!r}: --init, a configured init or the scanned "
+                "layer's arguments), so neither the class default nor another value is observed")
+    return "the constructor takes no momentum argument"
+
+
 @check(
     "momentum-default",
     area="momentum",
@@ -131,7 +140,7 @@ def momentum_ignored(ctx: RunContext) -> Verdict:
 )
 def momentum_default(ctx: RunContext) -> Verdict:
     if ctx.builder.pinned("momentum") is not DEFAULT:
-        return skipped(f"momentum is set with --init ({ctx.builder.pinned('momentum')!r}), not by the class default")
+        return skipped(momentum_not_free(ctx))
     obs = ctx.probe(running.momentum)
     if reason := unmeasurable(obs.default):
         return skipped(f"cannot be measured: {reason}")
@@ -161,10 +170,8 @@ def momentum_default(ctx: RunContext) -> Verdict:
 def momentum_none(ctx: RunContext) -> Verdict:
     if ctx.spec.momentum_none != "cumulative":
         return skipped("the spec has no momentum=None")
-    if not ctx.builder.accepts("momentum"):
-        return skipped("the constructor takes no momentum argument")
-    if ctx.builder.pinned("momentum") is not DEFAULT:
-        return skipped("momentum is set with --init")
+    if ctx.builder.pinned("momentum") is not DEFAULT or not ctx.builder.accepts("momentum"):
+        return skipped(momentum_not_free(ctx))
     if reason := unmeasurable(ctx.probe(running.momentum).default):
         return skipped(f"cannot be measured: {reason}")
     obs = ctx.probe(running.cumulative)

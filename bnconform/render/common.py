@@ -198,6 +198,11 @@ def closest_spec_sentence(result: Mapping[str, Any]) -> str:
         return "Closest shipped convention: none describes this implementation closely."
     diffs = closest.get("differences")
     diffs = [one_line(d) for d in diffs] if isinstance(diffs, list) else []
+    unobserved = closest.get("unobserved")
+    unobserved = [one_line(u) for u in unobserved] if isinstance(unobserved, list) else []
+    if not diffs and unobserved:  # "exactly" would claim what was never measured
+        return (f"Closest shipped convention: behaves like the {name} spec in every property observed "
+                f"(not observed: {', '.join(unobserved)}).")
     if not diffs:
         return f"Closest shipped convention: behaves exactly like the {name} spec."
     return f"Closest shipped convention: behaves like the {name} spec except {', '.join(diffs)}."
