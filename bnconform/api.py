@@ -249,7 +249,24 @@ def check(target: str | Any, spec: str = "pytorch", **options: Any) -> Report:
     text = target if isinstance(target, str) else target_from_object(target).text
     options["ignore"] = [*options.get("ignore", ()), *ignore_codes(waivers, text)]
     result = run_check(target, spec=spec, **options)
+    refuse_a_model(target, result, options.get("init") or {})
     return Report(apply_waivers(result, waivers))
+
+
+def refuse_a_model(target: str | Any, result: Mapping[str, Any], init: Mapping[str, object]) -> None:
+    """A whole model cannot be built or fed as a norm layer: say so, as the CLI does, not forward-failed."""
+    if not isinstance(target, str) or not {f["code"] for f in result["findings"]} & {"construct-failed",
+                                                                                    "forward-failed"}:
+        return
+    from bnconform.scan import describe_model
+
+    try:
+        described = describe_model(target, init)
+    except Exception:  # noqa: BLE001 - only a hint: the model's own code may raise anything
+        described = None
+    if described:
+        raise UsageError(f"{target} is a model, not a normalization layer: it contains {described}; "
+                         f"check its norm layers with `bnconform scan {target}`")
 
 
 def assert_conforms(target: str | Any, spec: str = "pytorch", **options: Any) -> Report:

@@ -66,3 +66,11 @@ def test_import_bnconform_loads_no_torch_and_exports_only_the_api() -> None:
     assert out.stdout.strip() == ("False ['Report', 'Waiver', '__version__', 'assert_conforms', 'check', "
                                   "'run_check']")
     assert (Path(bnconform.__file__).parent / "py.typed").is_file()
+
+
+def test_a_model_given_to_check_is_refused_with_a_pointer_to_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on the command line: a whole model is not a norm layer with a broken forward."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "sample_project"))
+    with pytest.raises(UsageError, match=r"^tinynet.models:small_resnet is a model, not a normalization layer: "
+                                         r"it contains 5 normalization layers .*`bnconform scan tinynet"):
+        bnconform.check("tinynet.models:small_resnet")
