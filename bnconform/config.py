@@ -202,6 +202,13 @@ def _number(kind: type) -> Callable[[_Source, str, Any, Path], Any]:
     return parse
 
 
+def _seconds(src: _Source, key: str, value: Any, base: Path) -> float:
+    seconds = _number(float)(src, key, value, base)
+    if not 0 < seconds < float("inf"):
+        raise src.fail(key, f"must be a positive, finite number of seconds, got {value!r}")
+    return seconds
+
+
 _VALUES: dict[str, tuple[str, Callable[[_Source, str, Any, Path], Any]]] = {
     "spec": ("spec", _spec),
     "formats": ("formats", _formats),
@@ -210,7 +217,7 @@ _VALUES: dict[str, tuple[str, Callable[[_Source, str, Any, Path], Any]]] = {
     "seed": ("seed", _number(int)),
     "device": ("device", _choice(DEVICES)),
     "profile": ("profile", _choice(PROFILES)),
-    "timeout": ("timeout", _number(float)),
+    "timeout": ("timeout", _seconds),
 }
 
 
@@ -257,7 +264,8 @@ def _waiver(src: _Source, item: Any, index: int) -> Waiver:
     if not isinstance(code, str) or code not in known_codes():
         raise fail("code", f"{code!r} is not a finding code (see `bnconform explain CODE`)")
     if not isinstance(reason, str) or not reason.strip():
-        raise fail("reason" if "reason" in item else "code", "a waiver needs a non-empty reason")
+        raise fail("reason" if "reason" in item else None, "a waiver needs a non-empty reason"
+                   + ("" if "reason" in item else f" (waiver of {code}: add reason = \"why it is accepted\")"))
     target = item.get("target")
     if target is not None and (not isinstance(target, str) or not target.strip()):
         raise fail("target", f"must be a non-empty string (a glob), got {target!r}")

@@ -64,6 +64,11 @@ def test_values_targets_and_waivers_are_read_with_paths_relative_to_the_file(tmp
          "pyproject.toml:14: [tool.bnconform.waivers] expires: 'next year' is not a date (YYYY-MM-DD)"),
         ("ranks = [4]", "ranks = [1]", "pyproject.toml:5: [tool.bnconform] targets: entry 2: 'ranks' must be"),
         ('formats = ["json", "md"]', 'formats = ["pdf"]', "pyproject.toml:8: [tool.bnconform] formats: must be"),
+        ('output = "out"', 'output = "out"\ntimeout = -1',
+         "pyproject.toml:8: [tool.bnconform] timeout: must be a positive, finite number of seconds, got -1"),
+        ('reason = "legacy checkpoints"\n', '',
+         "pyproject.toml:10: [tool.bnconform.waivers] a waiver needs a non-empty reason (waiver of "
+         "momentum-inverted: add reason"),
     ],
 )
 def test_a_bad_value_names_file_line_table_and_key(tmp_path: Path, old: str, new: str, expected: str) -> None:
