@@ -101,3 +101,16 @@ def test_sequence_repro_is_runnable_and_shows_the_divergence() -> None:
     assert int(namespace["bn"].num_batches_tracked) != 0  # the reference says 0 after the reset
     assert "reset_running_stats()" in finding["repro"]
     assert len(finding["details"]["sequence"]) <= 8  # shrunk: build lines + a step + the reset
+
+
+def test_the_dtype_repro_shows_an_overflowing_running_variance() -> None:
+    """The tutorial's float16 variance overflows in running_var while its output stays finite: the
+    snippet must show the tensor that is wrong, under the class's own attribute name."""
+    from bnconform.api import run_check
+
+    result = run_check("bnconform.examples.tutorial:BatchNorm")
+    finding = next(f for f in result["findings"] if f["code"] == "dtype-support")
+    assert "print(torch.isfinite(bn.moving_var).all())" in finding["repro"]
+    namespace: dict[str, Any] = {}
+    exec(compile(finding["repro"], "<repro>", "exec"), namespace)  # noqa: S102 - our own snippet
+    assert not bool(torch.isfinite(namespace["bn"].moving_var).all())

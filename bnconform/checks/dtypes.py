@@ -23,13 +23,17 @@ def dtype_devices(ctx: RunContext) -> list[str]:
 
 
 def dtype_repro(ctx: RunContext, std: float = 300.0) -> str:
-    return snippet(ctx, [
+    lines = [
         "bn = bn.half()",
         f"x = torch.randn(4, *x.shape[1:]) * {std:g} + 50  # float16's largest value is 65504",
         "bn.train(); y = bn(x.half())",
         "print(y.dtype, torch.isfinite(y).all())  # torch.nn.BatchNorm: torch.float16 True",
         "print(torch.nn.functional.batch_norm(x.double(), None, None, training=True).sub(y.double()).abs().max())",
-    ])
+    ]
+    if ctx.spec.track_running_stats:  # a running variance that overflows shows here, not in y
+        running_var = attr(ctx, "running_var", "running_var")
+        lines.append(f"print(torch.isfinite({running_var}).all())  # torch.nn.BatchNorm: True")
+    return snippet(ctx, lines)
 
 
 @dataclass(frozen=True)
