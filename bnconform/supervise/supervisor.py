@@ -81,6 +81,7 @@ class Supervision:
     crashes: dict[str, dict[str, Any]] = field(default_factory=dict)
     fatal: dict[str, dict[str, Any]] = field(default_factory=dict)
     import_changes: dict[str, list[str]] | None = None  # what the target's import did to torch's settings
+    source_file: str | None = None  # the .py file defining the target, as the worker imported it
 
     @property
     def timeout_s(self) -> float:
@@ -143,6 +144,8 @@ class Supervision:
                     check = str(data.get("code"))
                 elif event == "import-changes":
                     self.import_changes = dict(data.get("changes") or {})
+                elif event == "target-file":
+                    self.source_file = data.get("file") or None
                 elif event == "check-result":
                     result = data.get("result") or {}
                     self.results[str(result.get("id"))] = result
@@ -152,7 +155,7 @@ class Supervision:
             elif kind == "model":
                 _MODEL_NOTES[self.target] = str(message["note"])
             elif kind == "result":
-                return message["result"]
+                return self.located(message["result"])
             elif kind == "usage-error":
                 raise UsageError(message["message"])
             elif kind == "import-failed":
@@ -195,7 +198,15 @@ class Supervision:
     def finish_alone(self, record: Mapping[str, Any]) -> dict[str, Any]:
         from bnconform.supervise.fallback import assemble_alone
 
-        return assemble_alone(self, record, time.monotonic() - self.started)
+        return self.located(assemble_alone(self, record, time.monotonic() - self.started))
+
+    def located(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The result with target.file set to where the worker found the target's definition
+        (module targets too), so the CI annotations point at it without importing user code here."""
+        target = result.get("target")
+        if self.source_file and isinstance(target, dict) and not target.get("file"):
+            target["file"] = self.source_file
+        return result
 
 
 def signal_name(number: int) -> str:

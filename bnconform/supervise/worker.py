@@ -136,9 +136,37 @@ def install_fenced_import(target: str, timeout_s: float) -> None:
         CURRENT.import_changes = fence.changes(before, fence.snapshot())
         progress.emit("import-changes", changes=CURRENT.import_changes)  # kept by the supervisor
         fence.restore(before)
+        progress.emit("target-file", file=source_file(loaded))  # kept by the supervisor, for the reports
         return loaded
 
     api.load_target = fenced_load  # this process runs exactly one check of exactly this target
+
+
+def source_file(loaded: Any) -> str | None:
+    """The .py file defining the loaded target, found here, where it was imported (the caller's
+    sys.path and the cwd): the supervisor does not import user code, and its own sys.path may not
+    find the module (a console script has no cwd on it). The class's own file when it defines the
+    target's name there, else the named module's file (`pkg:BN` with `BN = other.Norm` in pkg)."""
+    import functools
+    import inspect
+    from pathlib import Path
+
+    from bnconform.render.github import definition_line
+
+    if loaded.file:
+        return str(loaded.file)
+    obj = loaded.obj
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    candidates: list[Any] = []
+    try:
+        candidates.append(inspect.getsourcefile(obj))
+    except Exception:  # noqa: BLE001, S110 - built in, or a user object that lies about its module
+        pass
+    candidates.append(getattr(sys.modules.get(loaded.module_part), "__file__", None))
+    files = [str(Path(f).resolve()) for f in candidates if isinstance(f, str) and f.endswith(".py")]
+    defining = [f for f in files if definition_line(Path(f), loaded.attr_path) is not None]
+    return (defining or files or [None])[0]
 
 
 if __name__ == "__main__":
