@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from bnconform.config import Config, TargetEntry, load_config
 from bnconform.errors import UsageError
@@ -152,7 +153,7 @@ def run_jobs(args: argparse.Namespace, config: Config, jobs: Sequence[Job], pres
             if len(jobs) == 1:
                 raise error from None
             print(f"bnconform: error: {job.target}: {error}", file=sys.stderr)
-            entries.append({"target": job.target, "label": job.label, "verdict": "error", "error": str(error)})
+            entries.append(error_entry(job, error))
             codes.append(UsageError.exit_code)
             continue
         if config.path is not None:
@@ -217,6 +218,12 @@ def index_entry(job: Job, result: Mapping[str, Any], folder: Path, output: Path)
     }
 
 
+def error_entry(job: Job, error: Exception) -> dict[str, Any]:
+    """A target that could not be checked: named like the others, no folder (no report was written)."""
+    return {"target": job.target, "label": job.label or job.target, "verdict": "error", "error": str(error),
+            **job.extra}
+
+
 def write_index(entries: list[dict[str, Any]], output: Path, stale: Sequence[Waiver], echo: bool = True) -> None:
     """index.json and index.md next to the per-target folders, and a summary table on stdout."""
     from bnconform.render.common import one_line
@@ -226,26 +233,45 @@ def write_index(entries: list[dict[str, Any]], output: Path, stale: Sequence[Wai
     data = {"schema": "bnconform.index/1", "verdict": verdict, "targets": entries,
             "unmatched_waivers": [w.to_json() for w in stale]}
     (output / "index.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    rows = [f"| {md(e['label'])} | {e['verdict']} | {counts(e)} | [{md(e.get('folder', ''))}]"
-            f"({e.get('folder', '')}/bnconform-report.md) |" for e in entries]
-    table = ["| target | verdict | findings | report |", "|---|---|---|---|", *rows]
-    (output / "index.md").write_text(f"# bnconform: {verdict}\n\n" + "\n".join(table) + "\n", encoding="utf-8")
+    (output / "index.md").write_text(index_markdown(entries, verdict), encoding="utf-8")
     if not echo:
         return
     print(f"\nbnconform {verdict.upper()}: {len(entries)} targets")
     for e in entries:
         print(f"  {e['verdict']:5}  {one_line(e['label'], 70):70}  {counts(e)}")
-    print(f"wrote index {output / 'index.md'}")
+    print(f"wrote index {output / 'index.md'}\nwrote index {output / 'index.json'}")
+
+
+def index_markdown(entries: Sequence[Mapping[str, Any]], verdict: str) -> str:
+    """One row per target; scan's entries add the module paths that use each checked layer kind.
+    Every cell is escaped as in the Markdown report; a target without a report has no link."""
+    from bnconform.render.markdown import cell
+
+    with_modules = any("modules" in e for e in entries)
+    headers = ["target", *(["modules"] if with_modules else []), "verdict", "findings", "report"]
+    rows = []
+    for e in entries:
+        modules = [", ".join(cell(m) for m in e.get("modules") or [])] if with_modules else []
+        rows.append([cell(e["label"]), *modules, cell(e["verdict"]), cell(counts(e)), report_link(e)])
+    table = [headers, ["---"] * len(headers), *rows]
+    return f"# bnconform: {verdict}\n\n" + "\n".join(f"| {' | '.join(row)} |" for row in table) + "\n"
+
+
+def report_link(entry: Mapping[str, Any]) -> str:
+    from bnconform.render.markdown import cell
+
+    folder = entry.get("folder")
+    if not folder:
+        return ""  # nothing was written for it (it could not be loaded)
+    return f"[{cell(folder)}]({quote(str(folder))}/bnconform-report.md)"
 
 
 def counts(entry: Mapping[str, Any]) -> str:
     if "counts" not in entry:
-        return entry.get("error", "")
+        return str(entry.get("error", ""))
     c = entry["counts"]
-    return f"{c['error']} errors, {c['warning']} warnings, {c['info']} info, {c['waived']} waived"
+    return f"{plural(c['error'], 'error')}, {plural(c['warning'], 'warning')}, {c['info']} info, {c['waived']} waived"
 
 
-def md(value: Any) -> str:
-    from bnconform.render.common import one_line
-
-    return one_line(value).replace("|", "\\|").replace("<", "&lt;").replace("[", "\\[")
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -60,3 +60,50 @@ def test_one_target_writes_into_the_output_folder_several_into_subfolders(tmp_pa
     assert folders([Job("pkg.mod:BN", {}), Job("/x/y/bn.py:BN", {}), Job("pkg.mod:BN", {})], tmp_path) == [
         tmp_path / "pkg.mod_BN", tmp_path / "bn.py_BN", tmp_path / "pkg.mod_BN-2"]
     assert safe_name("../evil:Name") == "evil_Name"
+
+
+SAMPLE_RESULT = Path(__file__).parent / "data" / "sample_result_failing.json"
+
+
+def test_a_target_that_cannot_be_loaded_keeps_its_name_in_the_index_and_gets_no_link(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from bnconform import project
+
+    def check_one(job: Job, max_time_s: float | None = None) -> dict:
+        if job.target == "missing.mod:BN":
+            raise UsageError("module 'missing' not found; is it installed or on PYTHONPATH?")
+        return json.loads(SAMPLE_RESULT.read_text())  # 3 errors, 1 warning, 0 info, 1 waived
+
+    monkeypatch.setattr(project, "check_one", check_one)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    out = tmp_path / "out"
+    code = project.run_jobs(args("pkg.ok:BN", "missing.mod:BN", output=str(out), formats=["json"]),
+                            load_config(None, search=False), plan(args("pkg.ok:BN", "missing.mod:BN"),
+                                                                  load_config(None, search=False)),
+                            lambda a, result, folder: 1)
+    assert code == 2
+    index = json.loads((out / "index.json").read_text())
+    assert [(t["label"], t["verdict"], "folder" in t) for t in index["targets"]] == [
+        ("pkg.ok:BN", "fail", True), ("missing.mod:BN", "error", False)]
+    rows = (out / "index.md").read_text().splitlines()[-2:]
+    assert rows[0] == ("| pkg.ok:BN | fail | 3 errors, 1 warning, 0 info, 1 waived "
+                       "| [pkg.ok_BN](pkg.ok_BN/bnconform-report.md) |")
+    assert rows[1] == "| missing.mod:BN | error | module 'missing' not found; is it installed or on PYTHONPATH? |  |"
+    printed = capsys.readouterr().out
+    assert "  fail   pkg.ok:BN " in printed and "3 errors, 1 warning, 0 info, 1 waived" in printed
+    assert "  error  missing.mod:BN " in printed
+    assert f"wrote index {out / 'index.md'}" in printed and f"wrote index {out / 'index.json'}" in printed
+
+
+def test_the_index_lists_scans_module_paths_escaped_as_in_the_reports(tmp_path: Path) -> None:
+    from bnconform.project import write_index
+
+    entries = [{"target": "m:BN", "label": "m.BN(eps=0.1)", "verdict": "pass", "folder": "m.BN_eps_0.1",
+                "counts": {"error": 0, "warning": 2, "info": 1, "waived": 0}, "modules": ["bn", "layer|1.<b>"]}]
+    write_index(entries, tmp_path, [], echo=False)
+    assert (tmp_path / "index.md").read_text().splitlines()[2:] == [
+        "| target | modules | verdict | findings | report |", "| --- | --- | --- | --- | --- |",
+        "| m.BN(eps=0.1) | bn, layer\\|1.&lt;b&gt; | pass | 0 errors, 2 warnings, 1 info, 0 waived "
+        "| [m.BN_eps_0.1](m.BN_eps_0.1/bnconform-report.md) |"]

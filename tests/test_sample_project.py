@@ -92,6 +92,10 @@ def test_scan_lists_each_norm_class_once_with_its_module_paths(project: Path) ->
     index = json.loads((project / "bnconform-reports" / "index.json").read_text())
     assert [(t["spec"], t["modules"]) for t in index["targets"]] == [
         ("pytorch", ["bn"]), ("frozen", ["layer1.0.bn1", "layer1.0.bn2", "layer1.1.bn1", "layer1.1.bn2"])]
+    rows = (project / "bnconform-reports" / "index.md").read_text().splitlines()
+    assert rows[2] == "| target | modules | verdict | findings | report |"  # the paths, as the README says
+    assert rows[4].startswith("| tinynet.layers.BatchNorm2d(momentum=0.01) | bn | pass | ")
+    assert rows[5].startswith(f"| tinynet.layers.FrozenBatchNorm2d() | {frozen_paths} | pass | ")
 
 
 def test_a_model_given_to_check_is_named_a_model_with_a_pointer_to_scan(project: Path) -> None:
