@@ -12,6 +12,7 @@ would. Importing this module loads neither torch nor xdist.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +88,17 @@ def make_scheduler(config: pytest.Config, log: Any, file_name: str) -> Any:
     return TargetScheduling(config, log)
 
 
-def write(output: Path, results: list[dict[str, Any]]) -> None:
-    """The reports `bnconform check` writes: a folder per target and the index when there are several."""
+def write(output: Path, results: list[dict[str, Any]], formats: Sequence[str] | None = None) -> None:
+    """The reports `bnconform check` writes: a folder per target and the index when there are several,
+    in `formats` (the configuration's `formats`; all four by default, as the CLI)."""
     from bnconform import project
     from bnconform.render import write_reports
 
     jobs = [project.Job(r["target"]["text"], {}) for r in results]
     entries = []
+    chosen = list(formats or project.DEFAULTS["formats"])
     for job, result, folder in zip(jobs, results, project.folders(jobs, output), strict=True):
-        write_reports(result, folder, ["json", "md", "html", "junit"])
+        write_reports(result, folder, chosen)
         entries.append(project.index_entry(job, result, folder, output))
     if len(results) > 1:
         project.write_index(entries, output, [], echo=False)

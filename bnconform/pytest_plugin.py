@@ -319,7 +319,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     done = results.ordered(config)
     output = config.getoption("bnconform_output") or config.getini("bnconform_output")
     if output and done:
-        results.write(Path(output), done)
+        results.write(Path(output), done, _formats(config))
+
+
+def _formats(config: pytest.Config) -> list[str] | None:
+    """`formats` of the project's `[tool.bnconform]`, as `bnconform check` reads it; None: the default."""
+    from bnconform.config import load_config
+    from bnconform.errors import UsageError
+
+    path = config.stash.get(_FILE, None)
+    if path is None or path.name not in CONFIG_NAMES or not _has_targets(path):
+        return None  # a pytest ini file, or no targets of ours in the file
+    try:
+        return load_config(path).get("formats")
+    except UsageError:  # already a collection error; the results written come from other targets
+        return None
 
 
 @pytest.hookimpl(optionalhook=True)

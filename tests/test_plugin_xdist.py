@@ -92,6 +92,11 @@ def _copy(root: Path, name: str) -> Path:
     shutil.copytree(SAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", "bnconform-reports"))
     edit(project, *FLIP)
     edit(project, *FLIP_VAR)
+    # Every format, so both the plugin's and the CLI's runs write all four reports from the same
+    # `formats` (the sample project configures json and md only; the plugin honours it too).
+    config, configured = project / "pyproject.toml", 'formats = ["json", "md"]'
+    assert configured in config.read_text()
+    config.write_text(config.read_text().replace(configured, 'formats = ["json", "md", "html", "junit"]'))
     (project / "conftest.py").write_text(COUNTER)
     return project
 
@@ -112,7 +117,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Any:
         if mode not in done:
             project = _copy(root, mode)
             if mode == "cli":
-                args = ("-m", "bnconform", "check", "--output", "out", "--format", "json,md,html,junit")
+                args = ("-m", "bnconform", "check", "--output", "out")  # formats from pyproject.toml, as pytest
             else:
                 args = ("-m", "pytest", "-p", "no:cacheprovider", "-v", "-rfx", "--junitxml=junit.xml",
                         "--bnconform-output=out", *MODES[mode])
@@ -170,7 +175,7 @@ def _junit_cases(path: Path) -> list[tuple[str, str, list[tuple[str, str]]]]:
 
 @pytest.mark.parametrize("mode", ["loadgroup", "load", "cli"])
 def test_bnconform_output_writes_the_reports_of_the_run_without_xdist(runs: Any, mode: str) -> None:
-    """Serial plugin run vs the xdist runs and `bnconform check --format json,md,html,junit`."""
+    """Serial plugin run vs the xdist runs and `bnconform check`, all with the configured formats."""
     serial, other = runs("serial"), runs(mode)
     folders = ("tinynet.layers_BatchNorm2d", "tinynet.layers_FrozenBatchNorm2d")
     files = {"index.json", "index.md",
@@ -187,6 +192,10 @@ def test_bnconform_output_writes_the_reports_of_the_run_without_xdist(runs: Any,
         assert report["settings"]["config"] == str(serial.project / "pyproject.toml")  # as the CLI says
         other_report = json.loads((theirs / "bnconform-report.json").read_text())
         other_report["settings"]["config"] = report["settings"]["config"]  # the other copy's path
+        # where the worker found the class: the same file in each copy
+        assert report["target"]["file"] == str((serial.project / "tinynet" / "layers.py").resolve())
+        assert other_report["target"]["file"] == str((other.project / "tinynet" / "layers.py").resolve())
+        other_report["target"]["file"] = report["target"]["file"]
         assert _normalized(other_report) == _normalized(report)
         undated = [[line for line in (where / "bnconform-report.md").read_text().splitlines() if "**Date**" not in line]
                    for where in (mine, theirs)]

@@ -97,7 +97,17 @@ def test_checks_run_verdicts_junit_reports_and_no_warnings(pytester: pytest.Pyte
     xmlschema.XMLSchema(str(XSD)).validate(str(junit))
     text = junit.read_text()
     assert f'classname="bnconform.{TUTORIAL}" name="momentum-inverted"' in text and 'classname=""' not in text
-    assert (out / "bnconform-report.json").is_file() and (out / "bnconform-report.md").is_file()
+    # No `formats` configured: the four reports `bnconform check` writes by default.
+    assert sorted(p.name for p in out.iterdir()) == [f"bnconform-report.{ext}" for ext in ("html", "json", "md", "xml")]
+
+
+def test_bnconform_output_writes_the_formats_the_configuration_names(pytester: pytest.Pytester,
+                                                                      tmp_path: Path) -> None:
+    project(pytester, '["torch.nn:BatchNorm2d"]', 'formats = ["json", "md"]\n')
+    out = tmp_path / "reports"
+    outcomes = pytester.runpytest_inprocess("-q", f"--bnconform-output={out}").parseoutcomes()
+    assert outcomes["passed"] > 20 and "failed" not in outcomes and "errors" not in outcomes
+    assert sorted(p.name for p in out.iterdir()) == ["bnconform-report.json", "bnconform-report.md"]  # as the CLI
 
 
 def test_a_collected_id_reruns_that_single_check(pytester: pytest.Pytester) -> None:
