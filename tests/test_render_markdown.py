@@ -145,6 +145,7 @@ def with_consequence(result: dict[str, Any]) -> dict[str, Any]:
 
 def test_fix_first_names_the_root_and_what_it_also_explains_exactly() -> None:
     text = markdown.render(with_consequence(sample("failing")))
+    assert "\n## Findings (4)\n" in text  # 3 roots + 1 consequence (state-dict-keys is waived)
     block = text[text.index("> **Fix first:**"):text.index("\n\nClosest shipped")]
     assert block.splitlines() == [
         "> **Fix first:** **running-stats-shape**: running_mean has shape (1, 3, 1, 1); the spec stores (C,)",
@@ -187,6 +188,53 @@ def test_the_run_section_lists_settings_but_not_verdict_or_target() -> None:
     text = markdown.render(sample("failing"))
     run = text[text.index("## Run"):].split("\n## ")[0]
     assert "**Verdict**" not in run and "**Target**" not in run and "**Spec**" in run
+    assert run.rstrip("\n").endswith("\n\nBuilt as `TutorialBatchNorm2d(num_features=3, eps=1e-05, momentum=0.1)`")
+
+
+def two_groups(result: dict[str, Any]) -> dict[str, Any]:
+    """running-stats-shape explains one finding, momentum-inverted two."""
+    findings = result["findings"]
+    by_code = {f["code"]: f for f in findings}
+    by_code["state-dict-keys"]["waived"] = False
+    by_code["input-rank-unsupported"]["caused_by"] = "running-stats-shape"
+    by_code["running-var-estimator"]["caused_by"] = "momentum-inverted"
+    by_code["state-dict-keys"]["caused_by"] = "momentum-inverted"
+    order = ["running-stats-shape", "momentum-inverted", "input-rank-unsupported", "running-var-estimator",
+             "state-dict-keys"]
+    result["findings"] = [by_code[code] for code in order]
+    return result
+
+
+def test_the_findings_heading_counts_roots_and_consequences() -> None:
+    text = markdown.render(two_groups(sample("failing")))
+    assert "\n## Findings (5)\n" in text  # 2 roots + 1 + 2 consequences
+    assert text.count("\n### ") == 2
+
+
+def test_an_impact_is_shown_with_its_text_or_as_a_relative_error() -> None:
+    result = sample("failing")
+    first = result["findings"][1]  # running-stats-shape, the first root
+    first["details"] = {"impact": 0.25, "impact_text": "alone, this makes eval outputs differ by 25%"}
+    text = markdown.render(result)
+    assert "- **Impact:** alone, this makes eval outputs differ by 25%\n" in text
+    first["details"] = {"impact": 0.25}
+    assert "- **Impact:** relative output error 0.25\n" in markdown.render(result)
+    first["details"] = {"impact": True}
+    assert "- **Impact:**" not in markdown.render(result)
+
+
+def test_table_cells_keep_numbers_as_written() -> None:
+    result = sample("failing")
+    result["fingerprint"]["rows"][2]["expected"] = "0.10"
+    text = markdown.render(result)
+    assert "| 0.10 " in text
+
+
+def test_a_differing_fingerprint_row_has_its_mark_plain_and_its_label_bold() -> None:
+    text = markdown.render(sample("failing"))
+    rows = [line for line in text.splitlines() if line.startswith("| ❌")]
+    assert len(rows) == 4  # the sample's four differing rows
+    assert all(row.split("|")[2].strip().startswith("**") for row in rows)
 
 
 def test_fingerprint_rows_show_their_label_not_their_key() -> None:
@@ -202,3 +250,8 @@ def test_fingerprint_rows_show_their_label_not_their_key() -> None:
 def test_a_fence_one_longer_than_three_backticks_inside() -> None:
     assert markdown.code_block("a\n```\nb").startswith("````python\n")
     assert markdown.code_block("plain").startswith("```python\n")
+
+
+def test_a_numeric_column_is_not_reformatted() -> None:
+    text = markdown.table(["tolerance"], [["0.10"], ["1e-05"], ["100"]])
+    assert text.splitlines()[2:] == ["| 0.10        |", "| 1e-05       |", "| 100         |"]
