@@ -115,8 +115,21 @@ class BnconformFile(pytest.File):
             jobs = _jobs(self.config, self.path)
         except UsageError as error:
             raise self.CollectError(f"bnconform: {error}") from None
-        return [TargetCollector.from_parent(self, name=job.target, job=job, line=line, order=order)
+        return [TargetCollector.from_parent(self, name=_node_name(job.target, self.config.rootpath), job=job,
+                                            line=line, order=order)
                 for order, (job, line) in enumerate(jobs)]
+
+
+def _node_name(target: str, root: Path) -> str:
+    """A file target as written relative to the rootdir (the config resolved it to an absolute
+    path), so node ids and JUnit classnames are the same on every machine and checkout."""
+    left, _, name = target.rpartition(":")
+    if not left.endswith(".py") or not Path(left).is_absolute():
+        return target
+    try:
+        return f"{Path(left).resolve().relative_to(root.resolve()).as_posix()}:{name}"
+    except ValueError:  # outside the rootdir: only the absolute path names it
+        return target
 
 
 class TargetCollector(pytest.Collector):

@@ -19,6 +19,7 @@ import bnconform.registry
 
 CODES = bnconform.registry.known_codes()
 XSD = Path(__file__).parent / "data" / "junit-10.xsd"
+ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = "bnconform.examples.tutorial:BatchNorm"
 
 pytest_plugins = ["pytester"]
@@ -117,6 +118,20 @@ def test_a_collected_id_reruns_that_single_check(pytester: pytest.Pytester) -> N
     result = pytester.runpytest_inprocess(node, "-q")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*Reproduce with:*"])
+
+
+def test_a_file_targets_node_id_is_the_path_as_written_and_reruns(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """Not the absolute path the config resolves it to: ids and JUnit classnames stay the same
+    on every machine and checkout."""
+    (pytester.path / "mynet").mkdir()
+    (pytester.path / "mynet" / "layers.py").write_text((ROOT / "bnconform" / "examples" / "tutorial.py").read_text())
+    project(pytester, '["mynet/layers.py:BatchNorm"]')
+    node = "pyproject.toml::mynet/layers.py:BatchNorm::momentum-inverted"
+    assert node in pytester.runpytest_inprocess("--collect-only", "-q").stdout.lines
+    junit = tmp_path / "junit.xml"
+    result = pytester.runpytest_inprocess(node, "-q", f"--junitxml={junit}")
+    result.assert_outcomes(failed=1)
+    assert 'classname="bnconform.mynet/layers.py:BatchNorm" name="momentum-inverted"' in junit.read_text()
 
 
 def test_loading_the_plugin_imports_no_torch() -> None:
