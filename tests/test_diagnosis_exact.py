@@ -116,3 +116,9 @@ def test_the_type_hints_of_the_diagnosis_resolve() -> None:
     assert typing.get_type_hints(diagnosis.Node.impact.fget) == {"return": float | None}
     assert typing.get_type_hints(diagnosis.measured_root)["return"] == str | None
     assert typing.get_type_hints(diagnosis.annotated)["caused_by"] == str | None
+
+
+def test_a_catch_all_cause_still_does_not_explain_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(diagnosis, "CONSEQUENCES", {"affine-apply": (diagnosis.EVERYTHING,)})
+    assert explains("affine-apply", "output-mismatch")
+    assert not explains(fresh("affine-apply"), "affine-apply")
