@@ -34,7 +34,7 @@ def build_parser() -> Parser:
     from bnconform import infer, project, scan
 
     project.add_arguments(check)
-    scan.add_parser(commands)
+    add_display_options(scan.add_parser(commands))  # the same per-target summaries as check
     infer.add_parser(commands)
     bench_command.add_parser(commands)
     commands.add_parser("specs", help="list the built-in specs")

@@ -39,7 +39,7 @@ class Group:
         return f"{self.cls.__module__}.{self.cls.__qualname__}({args})"
 
 
-def add_parser(commands: Any) -> None:
+def add_parser(commands: Any) -> Any:
     from bnconform import project
 
     scan = commands.add_parser("scan", help="check every normalization layer a model uses")
@@ -48,6 +48,7 @@ def add_parser(commands: Any) -> None:
     for option in CHECK_OPTIONS:
         scan.add_argument(*option.flags, help=option.help, **option.kwargs)
     project.add_arguments(scan)
+    return scan
 
 
 def is_norm_layer(module: Any) -> bool:
@@ -166,7 +167,9 @@ def run(args: argparse.Namespace, present: Any) -> int:
     if not groups:
         raise UsageError(f"{args.target} builds a {type(model).__name__} with no normalization layer "
                          "(none by type, none keeping running statistics)")
-    print(f"{args.target}: {sum(len(g.paths) for g in groups)} normalization layers of {len(groups)} kinds")
+    layers, kinds = sum(len(g.paths) for g in groups), len(groups)
+    print(f"{args.target}: {layers} normalization layer{'s' * (layers != 1)} of {kinds} "
+          f"kind{'s' * (kinds != 1)}")
     for group in groups:
         print(f"  {group.label}: {len(group.paths)} x {', '.join(group.paths)}")
     args.init = []  # the factory's arguments are not the layers'

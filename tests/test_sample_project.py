@@ -104,3 +104,13 @@ def test_a_model_given_to_check_is_named_a_model_with_a_pointer_to_scan(project:
     assert done.stderr.startswith("bnconform: error: tinynet.models:SmallResNet is a model, not a normalization "
                                   "layer: it contains 5 normalization layers (BatchNorm2d at bn, ")
     assert "`bnconform scan tinynet.models:SmallResNet`" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_scan_takes_the_display_options_of_check(project: Path) -> None:
+    done = run(project, "-m", "bnconform", "scan", "tinynet.models:small_resnet", "--format", "json", "-q")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        "tinynet.models:small_resnet: 5 normalization layers of 1 kind",
+        "  tinynet.layers.BatchNorm2d(): 5 x bn, layer1.0.bn1, layer1.0.bn2, layer1.1.bn1, layer1.1.bn2",
+        "bnconform PASS: tinynet.layers:BatchNorm2d vs spec pytorch",
+    ]
