@@ -340,3 +340,10 @@ def test_no_verdict_testcase_when_a_check_explains_the_exit_code(statuses: list[
     assert root.get("tests") == str(len(statuses))
     assert root.get("failures") == str(statuses.count("failed"))
     assert root.get("errors") == str(statuses.count("errored"))
+
+
+def test_a_blank_cause_is_no_cause() -> None:
+    """A hand-edited or foreign result with caused_by " ": the check fails on its own finding."""
+    root = root_of(synthetic([check("x", "failed", [finding("x", "error", "off", caused_by=" ")])]))
+    (failure,) = cases_by_name(root)["x"]
+    assert failure.tag == "failure" and failure.attrib == {"message": "x: off", "type": "x"}

@@ -99,7 +99,7 @@ def _outcome(check: Mapping[str, Any], threshold: int) -> str:
         if found and all(f.get("waived") for f in found):
             return "skipped"
         failing = [f for f in found if _fails(f, threshold)]
-        if failing and all(f.get("caused_by") for f in failing):
+        if failing and all(c.one_line(f.get("caused_by")) for f in failing):  # a blank cause is none
             return "consequence"  # its cause's testcase fails; this one is listed under it
         return "failure" if not found or failing else "passed"
     return {"errored": "error", "skipped": "skipped", "blocked": "skipped"}.get(status, "passed")
