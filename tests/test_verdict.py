@@ -101,6 +101,8 @@ def test_each_finding_is_counted_once(severity: str, waived: bool) -> None:
 
 
 def test_duration_is_rounded_to_milliseconds() -> None:
+    # Not a timing assertion: summary() is handed a fixed number of seconds and only rounds it;
+    # nothing is measured, so the machine's load cannot change the result.
     assert summary([], [], "error", 1.23456)["duration_s"] == 1.235
     assert summary([], [], "error", 2.0004)["duration_s"] == 2.0
     assert summary([], [], "error", 0.0996)["duration_s"] == 0.1
