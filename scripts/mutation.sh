@@ -31,6 +31,8 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/bnconform-mutation.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 git -C "$root" archive HEAD | tar -x -C "$work"
 git -C "$root" rev-parse HEAD > "$out/$name.commit"
+cp "$root/scripts/mutation_runner.py" "$work/scripts/"  # the runner as checked out, even uncommitted
+cd "$work"
 
 # The copy's bnconform, not the editable install's: python -m pytest puts the copy first on sys.path.
 (cd "$work" && "$python" -c "import bnconform, sys; sys.exit(not bnconform.__file__.startswith('$work'))") || {
@@ -41,15 +43,26 @@ cat > "$work/mutation.toml" <<TOML
 module-path = "$module"
 timeout = $timeout_s
 excluded-modules = []
-test-command = "$python -m pytest -x -q -p no:cacheprovider $tests"
+test-command = "$python scripts/mutation_runner.py run"
 
 [cosmic-ray.distributor]
 name = "local"
 TOML
 
+# The fork server (scripts/mutation_runner.py): torch imported once, each mutant's covering tests
+# chosen by line coverage measured on the unmutated module.
+"$python" scripts/mutation_runner.py serve "$module" $tests > "$out/$name.runner.log" 2>&1 &
+runner=$!
+trap 'kill $runner 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 600); do
+    [[ -S .mutation-runner.sock ]] && break
+    kill -0 $runner 2>/dev/null || { echo "mutation.sh: the runner stopped:" >&2; cat "$out/$name.runner.log" >&2; exit 3; }
+    sleep 1
+done
+cat "$out/$name.runner.log"
+
 session="$out/$name.sqlite"
 rm -f "$session"
-cd "$work"
 "$cosmic_ray" init mutation.toml "$session"
 "$cosmic_ray" baseline mutation.toml   # the tests must pass unmutated, or every mutant looks killed
 "$cosmic_ray" exec mutation.toml "$session"

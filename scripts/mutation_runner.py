@@ -1,0 +1,216 @@
+"""A fork server that runs a mutant's covering tests in a fraction of a pytest start (issue 13).
+
+    python scripts/mutation_runner.py serve MODULE TEST_ARGS...   # in the copy, before cosmic-ray
+    python scripts/mutation_runner.py run                          # cosmic-ray's test command
+
+Why: a mutant of a check costs a fresh interpreter, `import torch` (1-2 s on a 2-core machine)
+and every covering test; most of a module's mutants then cost minutes. The server imports the
+heavy dependencies once and forks a child per mutant, which imports the (mutated) bnconform
+from the copy fresh, so each mutant still runs against its own source.
+
+Which tests: before the first mutant, the covering tests run once on the unmutated module under
+coverage with one context per test. A mutant then runs only the tests that executed one of the
+lines it changed (a test that never reaches a line behaves identically with that line mutated),
+fastest first, stopping at the first failure. A changed line executed at import time (a constant,
+a decorator's arguments, a signature) can affect every test: those mutants run them all. A mutant
+whose lines no test executes survives without running anything. Lines run only in subprocesses
+(the supervised worker) are not seen; a mutant there can only look *more* alive, never killed
+by mistake, so the selection never inflates a score.
+
+Timeouts: cosmic-ray kills the `run` client's process group; the server notices the closed
+connection and kills the child's.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SOCKET = ".mutation-runner.sock"
+COVERAGE_MAP = ".mutation-coverage.json"
+IMPORT_CONTEXT = ""  # coverage's context before the first test: module-level lines
+
+
+def serve(module: str, test_args: list[str]) -> None:
+    root = Path.cwd()
+    for heavy in ("torch", "numpy", "pytest", "hypothesis", "coverage", "tabulate"):
+        __import__(heavy)
+    source = (root / module).read_text()
+    original = source.splitlines()
+    statements = statement_spans(source)
+    lines, durations = measure_coverage(root, module, test_args)
+    every_test = sorted(durations, key=durations.get)
+    at_import = {line for line, tests in lines.items() if IMPORT_CONTEXT in tests}
+    print(f"mutation_runner: {len(every_test)} tests, {len(lines)} lines covered, "
+          f"{len(at_import)} at import", flush=True)
+    path = root / SOCKET
+    path.unlink(missing_ok=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    while True:
+        connection, _ = server.accept()
+        with connection:
+            mutated = (root / module).read_text().splitlines()
+            changed = {line for edited in changed_lines(original, mutated) for line in statements(edited)}
+            tests = select_tests(changed, lines, at_import, every_test, durations)
+            report = {"changed": sorted(changed), "tests": len(tests)}
+            if not changed:
+                report["rc"] = 0  # cosmic-ray's baseline: the tests passed unmutated under coverage
+            elif tests:
+                report["rc"] = run_child(root, ["-x", "-q", "-p", "no:cacheprovider", *tests], connection)
+            else:
+                report["rc"] = 0  # no test executes these lines: nothing can notice the mutant
+            try:
+                connection.sendall(json.dumps(report).encode())
+            except OSError:
+                pass  # the client timed out and is gone
+
+
+def changed_lines(original: list[str], mutated: list[str]) -> set[int]:
+    """1-based lines of the original that the mutant replaced or removed (or sits next to)."""
+    changed: set[int] = set()
+    for tag, i1, i2, _, _ in difflib.SequenceMatcher(None, original, mutated, autojunk=False).get_opcodes():
+        if tag != "equal":
+            changed.update(range(i1 + 1, max(i2, i1 + 1) + 1))
+    return changed
+
+
+def statement_spans(source: str) -> Any:
+    """line -> the lines of the statement it belongs to: coverage records a statement on its
+    first line, a mutant may sit on a continuation line (an argument, a dict entry)."""
+    spans: list[tuple[int, int]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.stmt):
+            body = getattr(node, "body", None)
+            end = body[0].lineno - 1 if isinstance(body, list) and body and isinstance(body[0], ast.stmt) else node.end_lineno
+            spans.append((node.lineno, max(node.lineno, end or node.lineno)))
+
+    def statement(line: int) -> range:
+        enclosing = [(first, last) for first, last in spans if first <= line <= last]
+        if not enclosing:
+            return range(line, line + 1)
+        first, last = min(enclosing, key=lambda span: span[1] - span[0])
+        return range(first, last + 1)
+
+    return statement
+
+
+def select_tests(changed: set[int], lines: dict[int, set[str]], at_import: set[int],
+                 every_test: list[str], durations: dict[str, float]) -> list[str]:
+    if changed & at_import:
+        return every_test  # a mutant every test imports
+    chosen = set().union(*(lines.get(line, set()) for line in changed))
+    return sorted(chosen, key=durations.get)
+
+
+def measure_coverage(root: Path, module: str, test_args: list[str]) -> tuple[dict[int, set[str]], dict[str, float]]:
+    pid = os.fork()
+    if pid == 0:
+        rc = 1
+        try:
+            rc = coverage_child(root, module, test_args)
+        finally:
+            os._exit(rc)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"mutation_runner: the covering tests fail unmutated ({' '.join(test_args)})")
+    data = json.loads((root / COVERAGE_MAP).read_text())
+    lines = {int(line): set(tests) for line, tests in data["lines"].items()}
+    return lines, data["durations"]
+
+
+def coverage_child(root: Path, module: str, test_args: list[str]) -> int:
+    import coverage
+    import pytest
+
+    prepare_child(root)
+    target = str(root / module)
+    cov = coverage.Coverage(data_file=None, include=[target], branch=False)
+    durations: dict[str, float] = {}
+
+    class PerTest:
+        def pytest_runtest_protocol(self, item: Any) -> Any:
+            cov.switch_context(item.nodeid)
+            started = time.perf_counter()
+            yield
+            durations[item.nodeid] = time.perf_counter() - started
+
+    PerTest.pytest_runtest_protocol = pytest.hookimpl(wrapper=True)(PerTest.pytest_runtest_protocol)  # type: ignore[method-assign]
+    cov.start()
+    rc = pytest.main(["-q", "-p", "no:cacheprovider", *test_args], plugins=[PerTest()])
+    cov.stop()
+    import bnconform
+
+    if not bnconform.__file__.startswith(str(root)):
+        sys.stderr.write(f"mutation_runner: bnconform came from {bnconform.__file__}, not the copy\n")
+        return 3
+    measured = cov.get_data()
+    lines: dict[int, list[str]] = {}
+    for line, contexts in (measured.contexts_by_lineno(target) or {}).items():
+        lines[line] = sorted(contexts)
+    (root / COVERAGE_MAP).write_text(json.dumps({"lines": lines, "durations": durations}))
+    return int(rc)
+
+
+def prepare_child(root: Path) -> None:
+    """The copy's bnconform, imported fresh, without bytecode that could outlive a mutant."""
+    os.chdir(root)
+    sys.path.insert(0, str(root))
+    sys.dont_write_bytecode = True
+    assert not any(name == "bnconform" or name.startswith(("bnconform.", "tests")) for name in sys.modules)
+
+
+def run_child(root: Path, args: list[str], connection: socket.socket) -> int:
+    pid = os.fork()
+    if pid == 0:
+        rc = 1
+        try:
+            os.setsid()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            prepare_child(root)
+            import pytest
+
+            rc = int(pytest.main(args))
+        finally:
+            os._exit(rc)
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        readable, _, _ = select.select([connection], [], [], 0.05)
+        if readable and not connection.recv(1, socket.MSG_PEEK):
+            os.killpg(pid, signal.SIGKILL)  # the client was killed: cosmic-ray's timeout
+            os.waitpid(pid, 0)
+            return 1
+
+
+def run() -> int:
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.connect(str(Path.cwd() / SOCKET))
+    chunks = []
+    while chunk := client.recv(65536):
+        chunks.append(chunk)
+    report = json.loads(b"".join(chunks))
+    print(json.dumps(report))
+    return int(report["rc"])
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["serve"]:
+        serve(sys.argv[2], sys.argv[3:])
+    elif sys.argv[1:2] == ["run"]:
+        sys.exit(run())
+    else:
+        sys.exit(__doc__)
