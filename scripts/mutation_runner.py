@@ -92,7 +92,8 @@ def statement_spans(source: str) -> Any:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.stmt):
             body = getattr(node, "body", None)
-            end = body[0].lineno - 1 if isinstance(body, list) and body and isinstance(body[0], ast.stmt) else node.end_lineno
+            compound = isinstance(body, list) and body and isinstance(body[0], ast.stmt)
+            end = body[0].lineno - 1 if compound else node.end_lineno  # a header, not its body
             spans.append((node.lineno, max(node.lineno, end or node.lineno)))
 
     def statement(line: int) -> range:
