@@ -1,0 +1,105 @@
+"""Every word a user reads, pinned: the full result of each corpus and wild case against a
+reviewed copy in tests/golden/ (issue 13).
+
+test_corpus and test_wild assert which codes fire; they cannot notice a finding that says the
+wrong thing: an expected value computed with the wrong estimator, an observed ratio printed from
+the wrong field, a skip reason swapped, a repro that no longer shows the bug, a consequence filed
+under another cause. Here each check's status, reason and measurements and each finding's
+message, expected, observed, repro, details and cause must equal the reviewed copy.
+
+When a change is meant to alter what users read, regenerate and review the diff like code:
+
+    BNCONFORM_UPDATE_GOLDEN=1 python -m pytest tests/test_golden_reports.py
+
+Floats are compared to 6 significant digits (the run is seeded and single-threaded; the digits
+beyond that are the machine's, not the class's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+import torch
+
+from bnconform.api import run_check
+from tests.test_corpus import CASES as CORPUS_CASES
+from tests.test_wild import CASES as WILD_CASES
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("BNCONFORM_UPDATE_GOLDEN") == "1"
+
+
+class GoldenCase(NamedTuple):
+    name: str
+    target: str
+    spec: str
+    init: Mapping[str, Any] | None
+
+
+def cases() -> list[GoldenCase]:
+    found = [
+        GoldenCase("torch-BatchNorm1d", "torch.nn:BatchNorm1d", "pytorch", None),
+        GoldenCase("torch-BatchNorm2d", "torch.nn:BatchNorm2d", "pytorch", None),
+        GoldenCase("torch-BatchNorm3d", "torch.nn:BatchNorm3d", "pytorch", None),
+        GoldenCase("corpus-reference", "tests.corpus.reference:BatchNorm", "pytorch", None),
+        GoldenCase("corpus-keras_reference", "tests.corpus.keras_reference:BatchNorm", "keras", None),
+        GoldenCase("tutorial", "bnconform.examples.tutorial:BatchNorm", "pytorch", None),
+    ]
+    found += [GoldenCase(f"corpus-{c.module}", f"tests.corpus.{c.module}:BatchNorm", c.spec, c.init)
+              for c in CORPUS_CASES]
+    found += [GoldenCase(f"wild-{c.target.removeprefix('tests.wild.').replace(':', '-')}", c.target, c.spec, c.init)
+              for c in WILD_CASES]
+    return found
+
+
+def rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, Mapping):
+        return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(item) for item in value]
+    return value
+
+
+def canonical(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What a user reads of a result, without timings and the environment."""
+    checks = [{key: check[key] for key in ("id", "status", "reason", "measurements")} for check in result["checks"]]
+    findings = [
+        {key: finding.get(key) for key in ("code", "severity", "message", "expected", "observed", "repro", "device",
+                                           "details", "waived", "caused_by", "consequences")}
+        for finding in result["findings"]
+    ]
+    summary = {key: value for key, value in result["summary"].items() if "duration" not in key}
+    return rounded({"domain": result["domain"], "fingerprint": result["fingerprint"], "checks": checks,
+                    "findings": findings, "summary": summary})
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
+def test_the_report_says_what_the_reviewed_copy_says(case: GoldenCase) -> None:
+    init = dict(case.init) if case.init else None
+    torch.manual_seed(0)  # a class that initialises randomly is constructed before the run seeds
+    observed = canonical(run_check(case.target, spec=case.spec, init=init, seed=0))
+    path = GOLDEN / f"{case.name}.json"
+    if UPDATE:
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(json.dumps(observed, indent=1, sort_keys=True) + "\n")
+    assert path.exists(), f"no reviewed copy {path.name}: run with BNCONFORM_UPDATE_GOLDEN=1 and review it"
+    expected = json.loads(path.read_text())
+    for section in ("domain", "fingerprint", "summary"):
+        assert observed[section] == expected[section], section
+    assert [c["id"] for c in observed["checks"]] == [c["id"] for c in expected["checks"]]
+    for seen, reviewed in zip(observed["checks"], expected["checks"], strict=True):
+        assert seen == reviewed, f"check {seen['id']}"
+    assert [f["code"] for f in observed["findings"]] == [f["code"] for f in expected["findings"]]
+    for seen, reviewed in zip(observed["findings"], expected["findings"], strict=True):
+        assert seen == reviewed, f"finding {seen['code']}"
+
+
+def test_every_reviewed_copy_belongs_to_a_case() -> None:
+    assert {p.stem for p in GOLDEN.glob("*.json")} == {c.name for c in cases()}
