@@ -51,7 +51,9 @@ TOML
 
 # The fork server (scripts/mutation_runner.py): torch imported once, each mutant's covering tests
 # chosen by line coverage measured on the unmutated module.
-"$python" scripts/mutation_runner.py serve "$module" $tests > "$out/$name.runner.log" 2>&1 &
+key="$( (git -C "$root" rev-parse HEAD:bnconform HEAD:tests; echo "$tests") | sha1sum | cut -c1-16)"
+MUTATION_COVERAGE_CACHE="$out/coverage-$key.json" \
+    "$python" scripts/mutation_runner.py serve "$module" $tests > "$out/$name.runner.log" 2>&1 &
 runner=$!
 trap 'kill $runner 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 600); do

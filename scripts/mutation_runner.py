@@ -115,28 +115,32 @@ def select_tests(changed: set[int], lines: dict[int, set[str]], at_import: set[i
 
 
 def measure_coverage(root: Path, module: str, test_args: list[str]) -> tuple[dict[int, set[str]], dict[str, float]]:
-    pid = os.fork()
-    if pid == 0:
-        rc = 1
-        try:
-            rc = coverage_child(root, module, test_args)
-        finally:
-            os._exit(rc)
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"mutation_runner: the covering tests fail unmutated ({' '.join(test_args)})")
-    data = json.loads((root / COVERAGE_MAP).read_text())
-    lines = {int(line): set(tests) for line, tests in data["lines"].items()}
+    """Line -> tests that ran it, for `module`. The whole package is measured once per tree and
+    test set (MUTATION_COVERAGE_CACHE): the next module of the same tree reuses it."""
+    cache = Path(os.environ.get("MUTATION_COVERAGE_CACHE") or root / COVERAGE_MAP)
+    if not cache.exists():
+        pid = os.fork()
+        if pid == 0:
+            rc = 1
+            try:
+                rc = coverage_child(root, test_args, cache)
+            finally:
+                os._exit(rc)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"mutation_runner: the covering tests fail unmutated ({' '.join(test_args)})")
+    data = json.loads(cache.read_text())
+    lines = {int(line): set(tests) for line, tests in data["files"].get(module, {}).items()}
     return lines, data["durations"]
 
 
-def coverage_child(root: Path, module: str, test_args: list[str]) -> int:
+def coverage_child(root: Path, test_args: list[str], cache: Path) -> int:
     import coverage
     import pytest
 
     prepare_child(root)
-    target = str(root / module)
-    cov = coverage.Coverage(data_file=None, include=[target], branch=False)
+    package = root / "bnconform"
+    cov = coverage.Coverage(data_file=None, include=[f"{package}/*"], branch=False)
     durations: dict[str, float] = {}
 
     class PerTest:
@@ -156,10 +160,13 @@ def coverage_child(root: Path, module: str, test_args: list[str]) -> int:
         sys.stderr.write(f"mutation_runner: bnconform came from {bnconform.__file__}, not the copy\n")
         return 3
     measured = cov.get_data()
-    lines: dict[int, list[str]] = {}
-    for line, contexts in (measured.contexts_by_lineno(target) or {}).items():
-        lines[line] = sorted(contexts)
-    (root / COVERAGE_MAP).write_text(json.dumps({"lines": lines, "durations": durations}))
+    files = {}
+    for path in measured.measured_files():
+        by_line = measured.contexts_by_lineno(path) or {}
+        files[str(Path(path).relative_to(root))] = {line: sorted(contexts) for line, contexts in by_line.items()}
+    partial = cache.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"files": files, "durations": durations, "tests": test_args}))
+    partial.replace(cache)
     return int(rc)
 
 
