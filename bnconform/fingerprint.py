@@ -40,8 +40,10 @@ class Row:
 
 
 def same(expected: str, observed: str) -> bool:
+    """Numbers within 10% of each other. Relative only: eps values are all far below any absolute
+    tolerance (Keras' 1e-3 is not PyTorch's 1e-5, nor 1e-21 any eps at all)."""
     try:
-        return math.isclose(float(expected), float(observed), rel_tol=0.1, abs_tol=1e-3)
+        return math.isclose(float(expected), float(observed), rel_tol=0.1, abs_tol=1e-12)
     except ValueError:
         return expected == observed
 
@@ -166,13 +168,18 @@ def momentum_values(obs: running.MomentumObservation | None) -> dict[str, str]:
     # The same measurement running-var-estimator judges: what running_var blends in.
     values["running-var-estimator"] = obs.default.var_tracks
     if obs.explicit is not None:
-        w, m = obs.explicit.new_weight, running.EXPLICIT_MOMENTUM
-        values["momentum-inverted"] = (
-            "new-weight"
-            if abs(w - m) < 1e-3
-            else ("old-weight" if abs(w - (1 - m)) < 1e-3 else f"other (weight {w:.3g})")
-        )
+        m = running.EXPLICIT_MOMENTUM
+        conventions = {convention(w, m) for w in (obs.explicit.new_weight, obs.explicit.var_weight)
+                       if not math.isnan(w)}
+        # running_mean and running_var blended with different weights: no one convention
+        values["momentum-inverted"] = conventions.pop() if len(conventions) == 1 else "mixed (mean and var differ)"
     return values
+
+
+def convention(weight: float, momentum: float) -> str:
+    if abs(weight - momentum) < 1e-3:
+        return "new-weight"
+    return "old-weight" if abs(weight - (1 - momentum)) < 1e-3 else f"other (weight {weight:.3g})"
 
 
 def mode_values(obs: modes.ModeObservation | None) -> dict[str, str]:

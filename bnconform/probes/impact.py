@@ -31,8 +31,13 @@ class Deviation:
 
 
 def momentum_weight(ctx: RunContext) -> Deviation | None:
-    w = ctx.probe(running.momentum).default.new_weight
-    return None if math.isnan(w) else Deviation(ctx.behaviour().but(new_weight=w), "eval")
+    """The reference has one weight for both statistics: a class that blends running_var with
+    another weight than running_mean has no modelled impact (none is claimed, not 0%)."""
+    update = ctx.probe(running.momentum).default
+    w, var_w = update.new_weight, update.var_weight
+    if math.isnan(w) or (not math.isnan(var_w) and abs(var_w - w) > 1e-3):
+        return None
+    return Deviation(ctx.behaviour().but(new_weight=w), "eval")
 
 
 def running_estimator(ctx: RunContext) -> Deviation | None:
