@@ -30,7 +30,6 @@ name="$(echo "$module" | tr '/.' '__')"
 work="$(mktemp -d "${TMPDIR:-/tmp}/bnconform-mutation.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 git -C "$root" archive HEAD | tar -x -C "$work"
-git -C "$root" rev-parse HEAD > "$out/$name.commit"
 cp "$root/scripts/mutation_runner.py" "$work/scripts/"  # the runner as checked out, even uncommitted
 cd "$work"
 
@@ -64,8 +63,14 @@ done
 cat "$out/$name.runner.log"
 
 session="$out/$name.sqlite"
-rm -f "$session"
-"$cosmic_ray" init mutation.toml "$session"
+if [[ "${MUTATION_RESUME:-}" == 1 && -f "$session" ]] \
+        && git -C "$root" diff --quiet "$(cat "$out/$name.commit")" HEAD -- "$module"; then
+    echo "mutation.sh: resuming $session (the module is unchanged since; its finished mutants are kept)"
+else
+    rm -f "$session"
+    "$cosmic_ray" init mutation.toml "$session"
+    git -C "$root" rev-parse HEAD > "$out/$name.commit"
+fi
 "$cosmic_ray" baseline mutation.toml   # the tests must pass unmutated, or every mutant looks killed
 "$cosmic_ray" exec mutation.toml "$session"
 "${cosmic_ray%cosmic-ray}cr-report" "$session" | tail -n 3
