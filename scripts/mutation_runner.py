@@ -164,9 +164,10 @@ def coverage_child(root: Path, test_args: list[str], cache: Path) -> int:
     for path in measured.measured_files():
         by_line = measured.contexts_by_lineno(path) or {}
         files[str(Path(path).relative_to(root))] = {line: sorted(contexts) for line, contexts in by_line.items()}
-    partial = cache.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps({"files": files, "durations": durations, "tests": test_args}))
-    partial.replace(cache)
+    if rc == 0:  # a failing baseline is never cached: every mutant would look killed
+        partial = cache.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps({"files": files, "durations": durations, "tests": test_args}))
+        partial.replace(cache)
     return int(rc)
 
 
