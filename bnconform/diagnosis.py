@@ -11,6 +11,12 @@ consequence is judged with its cause (`effective_severities`): never more severe
 (the check's own severity kept in details["measured_severity"]) and waived with it
 (details["waived_with"]); counts, the verdict and the exit code use those.
 
+Measured attribution (a finding's details, read by `measured_root`) overrides the table:
+`"explained_by"` (candidate causes in measured order, the first present one wins),
+`"accounted_for"` (true: the finding is a root of its own), and `"possible_causes"` (the only
+causes that can produce what was observed: the table's precedence applies among those, and with
+none of them present the finding is a root of its own; `explained_by` is restricted to them too).
+
 Order: root causes first, most severe first (a root counts as severe as the worst finding
 it explains), then the larger measured impact (`details["impact"]`, relative output error)
 first, then the root that explains more findings, then the checks' own order. Consequences
@@ -172,12 +178,25 @@ def group(findings: Sequence[Finding]) -> list[Node]:
 def measured_root(finding: Finding, present: Sequence[str]) -> str | None:
     """What a comparison measured about its own cause beats the table: a mismatch that the
     reference with the measured deviations reproduces is theirs (`explained_by`); one that
-    remains with them accounted for is a root of its own (`accounted_for`)."""
+    remains with them accounted for is a root of its own (`accounted_for`); one whose
+    observation only some causes can produce (`possible_causes`) goes to the table's first
+    present row among those, and is a root of its own when none of them is present.
+    None: nothing measured, the table decides."""
     details = finding.details if isinstance(finding.details, Mapping) else {}
     if details.get("accounted_for"):
         return finding.code
-    causes = [code for code in details.get("explained_by") or () if code in present]
-    return root_code(causes[0], present) if causes else None
+    possible = details.get("possible_causes")
+    allowed = None if possible is None else set(possible)
+    causes = [code for code in details.get("explained_by") or ()
+              if code in present and (allowed is None or code in allowed)]
+    if causes:
+        return root_code(causes[0], present)
+    if allowed is None:
+        return None
+    for cause in CONSEQUENCES:  # row order = precedence, among the possible causes only
+        if cause in allowed and cause in present and explains(cause, finding.code):
+            return root_code(cause, present, frozenset({finding.code}))
+    return finding.code
 
 
 def effective_severities(findings: Sequence[Finding]) -> list[Finding]:

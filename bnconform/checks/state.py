@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bnconform.context import RunContext
 from bnconform.findings import Severity
 from bnconform.probes import model
+from bnconform.probes.model import StateDictObservation
 from bnconform.registry import Verdict, check, failed, passed
 from bnconform.repro import build_line, snippet
 
@@ -45,8 +48,47 @@ def state_dict(ctx: RunContext) -> Verdict:
             expected="loads into and from torch.nn.BatchNorm with the same eval output",
             observed=obs.interop,
             severity=Severity.WARNING,
+            details=interop_attribution(obs),
             repro=snippet(
                 ctx, ["print(sorted(bn.state_dict()))", "print(sorted(torch.nn.BatchNorm2d(3).state_dict()))"]
             ),
         )
     return passed(interop=obs.interop or "ok")
+
+
+STATS = ("running_mean", "running_var")
+AFFINE = ("weight", "bias")
+COUNTER = "num_batches_tracked"
+
+
+def interop_attribution(obs: StateDictObservation) -> dict[str, Any]:
+    """Which defects can explain a failed load between the class and torch.nn.BatchNorm, from the
+    keys the loading module objected to (bnconform.diagnosis reads `explained_by`, `possible_causes`
+    and `accounted_for`). Keys under other names (renamed, or nested in a submodule) are the
+    finding itself; torch's keys the class lacks or shapes differently point at the defect that
+    drops or reshapes them. Nothing measured (values that differ after a load): the table decides."""
+    keys = obs.interop_keys
+    if keys is None:
+        return {}
+    # The class's keys torch does not have, and torch's keys the class does not have.
+    foreign, lacking = ((keys.unexpected, keys.missing) if obs.interop_loader == "torch"
+                        else (keys.missing, keys.unexpected))
+    measured = {"missing_keys": list(keys.missing), "unexpected_keys": list(keys.unexpected),
+                "mis_shaped_keys": [key for key, _, _ in keys.mis_shaped]}
+    shaped = {key for key, _, _ in keys.mis_shaped}
+    causes: list[str] = []
+    if set(STATS) & set(lacking):
+        causes += ["running-stats-not-buffers", "running-stats-missing"]
+    if set(STATS) & shaped:
+        causes.append("running-stats-shape")
+    if set(AFFINE) & set(lacking):
+        causes.append("affine-params")
+    if COUNTER in set(lacking) | shaped:
+        causes.append("num-batches-tracked")
+    # Differences no cause above accounts for: other names, or a mis-shaped weight, bias or counter
+    # other than through the counter's own finding.
+    explained = set(STATS) | set(AFFINE) | {COUNTER}
+    unexplained = bool(foreign) or bool((set(lacking) | shaped) - explained) or bool(shaped & set(AFFINE))
+    if unexplained or not causes:
+        return {**measured, "accounted_for": True}
+    return {**measured, "explained_by": causes, "possible_causes": causes}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -139,9 +142,33 @@ def grad_error(observed: torch.Tensor | None, expected: torch.Tensor) -> float:
 
 
 @dataclass(frozen=True)
+class KeyDifference:
+    """What one module's load_state_dict objects to in a state_dict, by torch's own rules."""
+
+    missing: tuple[str, ...] = ()  # keys the loading module expects and the state_dict lacks
+    unexpected: tuple[str, ...] = ()  # keys of the state_dict the loading module does not know
+    mis_shaped: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = ()  # (key, saved, expected)
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.unexpected or self.mis_shaped)
+
+    def describe(self, saved_by: str, loaded_by: str) -> str:
+        parts = [f"{label} {', '.join(keys)}" for label, keys in (("missing", self.missing),
+                                                                  ("unexpected", self.unexpected)) if keys]
+        parts += [f"{key} has shape {tuple(got)} in {saved_by}, {tuple(want)} in {loaded_by}"
+                  for key, got, want in self.mis_shaped]
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
 class StateDictObservation:
     round_trip: str  # "" when the state_dict round-trips, else what went wrong
     interop: str  # "" when it loads into and from torch.nn.BatchNorm, "n/a", else the problem
+    # When a load between the class and torch.nn.BatchNorm fails: which module loaded ("torch":
+    # torch's loaded the class's state_dict; "yours": the class loaded torch's) and what it
+    # objected to (None when not measured).
+    interop_loader: str = ""
+    interop_keys: KeyDifference | None = None
 
 
 def state_dict(ctx: RunContext) -> StateDictObservation:
@@ -151,10 +178,9 @@ def state_dict(ctx: RunContext) -> StateDictObservation:
     saved = ctx.guarded("state_dict()", lambda: copy.deepcopy(trained.state_dict()))
     y = forward(ctx, trained, x, train=False)
     round_trip = compare_loaded(ctx, ctx.build(), saved, x, y)
-    interop = "n/a"
     if ctx.spec.state_dict_interop == "torch.nn.BatchNorm" and ctx.spec.channel_axis == 1:
-        interop = torch_interop(ctx, saved, x.dim())
-    return StateDictObservation(round_trip, interop)
+        return StateDictObservation(round_trip, *torch_interop(ctx, saved, x.dim()))
+    return StateDictObservation(round_trip, "n/a")
 
 
 def trained_module(ctx: RunContext) -> torch.nn.Module:
@@ -178,28 +204,78 @@ def compare_loaded(ctx: RunContext, fresh: torch.nn.Module, saved: dict, x: torc
     )
 
 
-def torch_interop(ctx: RunContext, saved: dict, rank: int) -> str:
+def torch_interop(ctx: RunContext, saved: dict, rank: int) -> tuple[str, str, KeyDifference | None]:
     """Loads into torch.nn.BatchNorm and back with every tensor intact (values, not outputs:
-    output differences are the other checks' business)."""
+    output differences are the other checks' business). A load that fails says which keys the
+    loading module objected to (missing, unexpected, mis-shaped), with which module loaded."""
     cls = {2: torch.nn.BatchNorm1d, 3: torch.nn.BatchNorm1d, 4: torch.nn.BatchNorm2d, 5: torch.nn.BatchNorm3d}[rank]
+    name = cls.__name__
     reference = cls(ctx.channels).to(ctx.device, ctx.dtype)
     try:
         reference.load_state_dict(saved)
     except Exception as error:  # noqa: BLE001
-        return f"{cls.__name__}.load_state_dict(yours) fails: {first_line(error)}"
+        keys = key_difference(lambda: cls(ctx.channels).to(ctx.device, ctx.dtype), saved)
+        said = keys.describe("yours", name) if keys else first_line(error)
+        return f"{name}.load_state_dict(yours) fails: {said}", "torch", keys
     # Keys torch fills in itself when a checkpoint lacks them (num_batches_tracked = 0, as for
     # an old-format checkpoint) are not a difference: compare what the class saved.
     loaded = {k: v for k, v in reference.state_dict().items() if k in saved}
     if not same_tensors(loaded, saved):
-        return f"{cls.__name__} loaded from your state_dict holds different values"
+        return f"{name} loaded from your state_dict holds different values", "", None
     yours = ctx.build()
+    theirs_saved = reference.state_dict()
     try:
-        ctx.guarded("load_state_dict()", lambda: yours.load_state_dict(reference.state_dict()))
+        ctx.guarded("load_state_dict()", lambda: yours.load_state_dict(theirs_saved))
     except Exception as error:  # noqa: BLE001
-        return f"yours.load_state_dict({cls.__name__}) fails: {first_line(error)}"
+        keys = key_difference(ctx.build, theirs_saved, ctx)
+        said = keys.describe(name, "yours") if keys else first_line(error)
+        return f"yours.load_state_dict({name}) fails: {said}", "yours", keys
     mine = ctx.guarded("state_dict()", yours.state_dict)
     theirs = {k: v for k, v in reference.state_dict().items() if k in mine}  # keys it does not keep: fine
-    return "" if same_tensors(mine, theirs) else f"loading {cls.__name__}'s state_dict changes values"
+    return ("" if same_tensors(mine, theirs) else f"loading {name}'s state_dict changes values"), "", None
+
+
+def key_difference(build: Callable[[], torch.nn.Module], saved: Mapping[str, Any],
+                   ctx: RunContext | None = None) -> KeyDifference:
+    """What `fresh.load_state_dict(saved)` objects to, by torch's own rules: shapes key by key
+    (a 1-d value loads into a 0-d tensor, as torch allows), then the keys of a non-strict load of
+    the rest, which runs the loading module's own hooks (torch.nn.BatchNorm fills in a
+    num_batches_tracked that an old-format state_dict lacks: not a difference). With `ctx`,
+    the loading module is user code and every call into it is guarded. Falls back to comparing
+    the key sets when that load raises."""
+
+    def call(what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        return ctx.guarded(what, fn, *args) if ctx is not None else fn(*args)
+
+    try:
+        fresh = build()
+        expected = call("state_dict()", fresh.state_dict)
+    except Exception:  # noqa: BLE001 - nothing to compare against
+        return KeyDifference()
+    mis_shaped = tuple(
+        (key, tuple(value.shape), tuple(expected[key].shape))
+        for key, value in saved.items()
+        if key in expected and isinstance(value, torch.Tensor) and isinstance(expected[key], torch.Tensor)
+        and not loads_as_shaped(value, expected[key])
+    )
+    shaped = {key for key, _, _ in mis_shaped}
+    rest = OrderedDict((k, v) for k, v in saved.items() if k not in shaped)
+    metadata = getattr(saved, "_metadata", None)
+    if metadata is not None:
+        rest._metadata = metadata  # type: ignore[attr-defined]  # the format version the hooks read
+    try:
+        result = call("load_state_dict()", fresh.load_state_dict, rest, False)
+        missing = tuple(k for k in result.missing_keys if k not in shaped)
+        unexpected = tuple(result.unexpected_keys)
+    except Exception:  # noqa: BLE001 - a value torch cannot copy, a hook that raises: the key sets
+        missing = tuple(k for k in expected if k not in saved)
+        unexpected = tuple(k for k in saved if k not in expected)
+    return KeyDifference(missing, unexpected, mis_shaped)
+
+
+def loads_as_shaped(value: torch.Tensor, expected: torch.Tensor) -> bool:
+    """torch's shape rule in _load_from_state_dict: equal shapes, or a 1-d value for a 0-d tensor."""
+    return value.shape == expected.shape or (expected.dim() == 0 and value.dim() == 1)
 
 
 def same_tensors(a: dict, b: dict) -> bool:
