@@ -29,15 +29,36 @@ EXAMPLES = {"default": 5, "thorough": 100}
 STEPS = {"default": 8, "thorough": 30}
 DEFAULT = "default"  # momentum not passed: the class default
 
+# The kinds of calls a sequence is made of (Divergence.calls).
+TRAIN_FORWARD = "train forward"
+TRAIN_FORWARD_NO_GRAD = "train forward under no_grad"
+EVAL_FORWARD = "eval forward with grad enabled"
+EVAL_FORWARD_NO_GRAD = "eval forward under no_grad"
+TO_TRAIN = "train()"
+TO_EVAL = "eval()"
+RESET = "reset_running_stats()"
+RELOAD = "state_dict reload"
+# What differed (Divergence.what): a compared value, or a call that raised.
+COMPARED = ("output", "running_mean", "running_var", "num_batches_tracked")
+RAISED = "raised"
+
 
 @dataclass
 class Divergence:
-    """The shortest failing sequence found (hypothesis replays the shrunk one last)."""
+    """The shortest failing sequence found (hypothesis replays the shrunk one last), and what
+    was observed: which value differed (`what`: one of COMPARED, or RAISED when a call raised or
+    returned no tensor; "" when the sequence did not finish), in which call (`during`: one of the
+    kinds above, or "construction"), the kinds of calls the whole sequence made, in order of first
+    use (`calls`), whether the tensor read had the wrong number of values or none (`size_differs`)."""
 
     lines: list[str] = field(default_factory=list)
     message: str = ""
     roles: dict[str, Any] = field(default_factory=dict)
     steps: int = 0
+    what: str = ""
+    during: str = ""
+    calls: list[str] = field(default_factory=list)
+    size_differs: bool = False
 
 
 def momenta(ctx: RunContext) -> list[object]:
@@ -112,6 +133,13 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
             self.module: torch.nn.Module | None = None
             self.training = True
             self.calls = 0  # rules run so far: the length of the sequence
+            self.kinds: list[str] = []  # the kind of each of those calls
+            self.during = "construction"
+
+        def called(self, kind: str) -> None:
+            self.calls += 1
+            self.kinds.append(kind)
+            self.during = kind
 
         # -- construction --------------------------------------------------------------
 
@@ -141,7 +169,10 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
         @rule(salt=st.integers(0, 999), batch=st.sampled_from(allowed), scale=st.sampled_from([0.5, 1.0, 3.0]),
               shift=st.sampled_from([-2.0, 0.0, 1.5]), grad=st.booleans())
         def forward(self, salt: int, batch: int, scale: float, shift: float, grad: bool) -> None:
-            self.calls += 1
+            if self.training:
+                self.called(TRAIN_FORWARD if grad else TRAIN_FORWARD_NO_GRAD)
+            else:
+                self.called(EVAL_FORWARD if grad else EVAL_FORWARD_NO_GRAD)
             shape = ctx.shape(rank, fit_batch(batch, allowed))
             base = torch.randn(shape, generator=torch.Generator().manual_seed(salt), dtype=torch.float64)
             x = ctx.to_layout(base * scale + shift)
@@ -153,21 +184,21 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
             module = self.module
             y = self.attempt("forward", lambda: self.call("forward", module, x.to(ctx.device, dtype), grad=grad))
             if not isinstance(y, torch.Tensor):
-                self.fail(f"forward returned {type(y).__name__}, not a tensor", "")
+                self.fail(f"forward returned {type(y).__name__}, not a tensor", "", RAISED)
             expected = self.reference(x, grad)
             self.compare("output", y, expected)
             self.compare_state()
 
         @rule()
         def train_mode(self) -> None:
-            self.calls += 1
+            self.called(TO_TRAIN)
             self.training = True
             self.lines.append("bn.train()")
             self.module.train()
 
         @rule()
         def eval_mode(self) -> None:
-            self.calls += 1
+            self.called(TO_EVAL)
             self.training = False
             self.lines.append("bn.eval()")
             self.module.eval()
@@ -175,7 +206,7 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
         @precondition(lambda self: callable(getattr(self.module, "reset_running_stats", None)))
         @rule()
         def reset_running_stats(self) -> None:
-            self.calls += 1
+            self.called(RESET)
             self.lines.append("bn.reset_running_stats()")
             reset = self.module.reset_running_stats
             self.attempt("reset_running_stats()", lambda: self.call("reset_running_stats()", reset))
@@ -185,7 +216,7 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
         @rule()
         def reload(self) -> None:
             """state_dict save, then load into a fresh instance that carries on."""
-            self.calls += 1
+            self.called(RELOAD)
             call = ctx.builder.describe(ctx.channels, **self.roles, **rank_role(ctx))
             self.lines += [f"fresh = {call}.double()", "fresh.load_state_dict(bn.state_dict())",
                            f"bn = fresh.train({self.training})"]
@@ -227,14 +258,16 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
         def compare(self, what: str, observed: torch.Tensor | None, expected: torch.Tensor) -> None:
             n = ctx.values_per_channel(rank)
             allowed = allowed_error(ctx, dtype, expected, n)
-            if observed is not None and observed.numel() == expected.numel():
+            sized = observed is not None and observed.numel() == expected.numel()
+            if sized:
                 diff = (observed.detach().double().cpu().reshape(expected.shape) - expected).abs()
                 if bool((diff <= allowed).all()):
                     return
             shown = "y" if what == "output" else f"bn.{self.found.slots[what].name}" if self.found.has(what) else ""
             actual = "no readable tensor" if observed is None else fmt(observed)
             self.fail(f"{what} differs: spec reference {fmt(expected)}, implementation {actual}",
-                      f"print({shown})  # spec reference: {fmt(expected)}" if shown else "")
+                      f"print({shown})  # spec reference: {fmt(expected)}" if shown else "", what,
+                      size_differs=not sized)
 
         def call(self, what: str, fn: Callable[..., Any], *args: Any, grad: bool = True) -> Any:
             """One call into user code: guarded on its own, or directly inside a guarded replay."""
@@ -251,11 +284,13 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
             try:
                 return fn()
             except UserCodeError as error:
-                self.fail(f"{what} raised: {error.detail}", "")
+                self.fail(f"{what} raised: {error.detail}", "", RAISED)
 
-        def fail(self, message: str, show: str) -> None:
+        def fail(self, message: str, show: str, what: str, size_differs: bool = False) -> None:
             divergence.lines = self.lines + ([show] if show else [])
             divergence.message, divergence.roles, divergence.steps = message, dict(self.roles), self.calls
+            divergence.what, divergence.during, divergence.size_differs = what, self.during, size_differs
+            divergence.calls = list(dict.fromkeys(self.kinds))
             raise AssertionError(message)
 
     return Sequence

@@ -1,21 +1,38 @@
-"""Roots measured, not guessed from the table (audit of state-dict roots).
+"""Roots measured, not guessed from the table (audit of state-dict and sequence-mismatch roots).
 
 A state_dict that torch cannot load says which keys differ, and the keys decide its cause: other
-names are the finding itself, a missing counter is the counter's finding.
+names are the finding itself, a missing counter is the counter's finding. A sequence divergence
+says what differed and after which kinds of calls, and only causes that can produce that are
+candidates: a default momentum never changes a training output, a state_dict defect matters only
+to a sequence that reloads.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
 
 from bnconform.api import run_check
+from bnconform.checks.sequences import possible_causes
 from bnconform.checks.state import interop_attribution
 from bnconform.diagnosis import diagnose
 from bnconform.findings import Finding, Severity
 from bnconform.probes.model import KeyDifference, StateDictObservation, key_difference
+from bnconform.sequences import (
+    EVAL_FORWARD,
+    EVAL_FORWARD_NO_GRAD,
+    RAISED,
+    RELOAD,
+    RESET,
+    TO_EVAL,
+    TO_TRAIN,
+    TRAIN_FORWARD,
+    TRAIN_FORWARD_NO_GRAD,
+    Divergence,
+)
 
 
 def finding(code: str, severity: str = "error", **details: Any) -> Finding:
@@ -121,22 +138,75 @@ def test_key_difference_uses_torchs_own_rules() -> None:
     assert not key_difference(lambda: torch.nn.BatchNorm2d(5), torch.nn.BatchNorm2d(5).state_dict())
 
 
+# -- sequence-mismatch: what the divergence allows --------------------------------------------------
+
+CTX = SimpleNamespace(spec=SimpleNamespace(eval_uses="running"))
+
+
+def possible(what: str, during: str, calls: list[str], momentum: object = "default",
+             size_differs: bool = False) -> list[str] | None:
+    roles = {} if momentum == "default" else {"momentum": momentum}
+    return possible_causes(CTX, Divergence(what=what, during=during, calls=calls, roles=roles,  # type: ignore[arg-type]
+                                           size_differs=size_differs))
+
+
+def test_a_first_training_output_is_about_how_the_output_is_computed() -> None:
+    found = possible("output", TRAIN_FORWARD, [TO_TRAIN, TRAIN_FORWARD])
+    assert found is not None and "output-mismatch" in found and "train-uses-running-stats" in found
+    for absent in ("momentum-default", "momentum-inverted", "running-var-estimator", "state-dict",
+                   "mode-follows-grad", "eval-updates-running-stats", "eval-uses-batch-stats"):
+        assert absent not in found, absent
+    assert "mode-follows-grad" in possible("output", TRAIN_FORWARD_NO_GRAD, [TRAIN_FORWARD_NO_GRAD])
+
+
+def test_running_statistics_after_training_are_about_the_update() -> None:
+    found = possible("running_var", TRAIN_FORWARD, [TRAIN_FORWARD])
+    assert found is not None
+    assert {"momentum-default", "momentum-inverted", "running-var-estimator", "running-stats-not-updated"} <= set(found)
+    for absent in ("mode-follows-grad", "state-dict", "momentum-ignored", "running-stats-shape", "output-mismatch"):
+        assert absent not in found, absent
+    mean = possible("running_mean", TRAIN_FORWARD, [TRAIN_FORWARD], momentum=0.3)
+    assert mean is not None and "momentum-ignored" in mean and "momentum-default" not in mean
+    assert "running-var-estimator" not in mean
+    cumulative = possible("running_mean", TRAIN_FORWARD, [TRAIN_FORWARD], momentum=None)
+    assert cumulative is not None and "num-batches-tracked" in cumulative
+    assert "running-stats-shape" in (possible("running_mean", TRAIN_FORWARD, [TRAIN_FORWARD], size_differs=True)
+                                     or [])
+
+
+def test_the_calls_in_the_sequence_admit_their_causes() -> None:
+    found = possible("running_mean", EVAL_FORWARD, [TO_EVAL, EVAL_FORWARD, RESET, RELOAD])
+    assert found is not None
+    assert {"eval-updates-running-stats", "mode-follows-grad", "running-stats-init", "state-dict",
+            "affine-params"} <= set(found)
+    no_grad_eval = possible("running_mean", EVAL_FORWARD_NO_GRAD, [TO_EVAL, EVAL_FORWARD_NO_GRAD])
+    assert no_grad_eval is not None and "mode-follows-grad" not in no_grad_eval
+    assert "eval-updates-running-stats" in no_grad_eval
+    counter = possible("num_batches_tracked", TRAIN_FORWARD, [TRAIN_FORWARD])
+    assert counter == ["num-batches-tracked"]
+    assert "state-dict" in (possible(RAISED, RELOAD, [TRAIN_FORWARD, RELOAD]) or [])
+    assert possible(RAISED, TRAIN_FORWARD, [TRAIN_FORWARD]) is None  # too many ways to raise: the table
+
+
 # -- the audited cases, end to end --------------------------------------------------------------------
 
 AUDITED = [
-    # (target, the state-dict finding's cause)
-    ("bnconform.examples.tutorial:BatchNorm", None),
-    ("tests.wild.batch:GhostBatchNorm", None),
-    ("tests.wild.batch:GhostBatchNorm3", None),
-    ("tests.wild.layouts:D2lBatchNorm", None),
-    ("tests.wild.library:FrozenBatchNorm2d", "num-batches-tracked"),
+    # (target, the state-dict finding's cause, the sequence-mismatch finding's cause)
+    ("bnconform.examples.tutorial:BatchNorm", None, "momentum-inverted"),
+    ("tests.wild.batch:GhostBatchNorm", None, "output-mismatch"),
+    ("tests.wild.batch:GhostBatchNorm3", None, None),  # a no_grad training output no present finding can produce
+    ("tests.wild.fused:BNReLU", None, "output-mismatch"),
+    ("tests.wild.layouts:D2lBatchNorm", None, "running-var-estimator"),
+    ("tests.wild.library:FrozenBatchNorm2d", "num-batches-tracked", "train-uses-running-stats"),
 ]
 
 
-@pytest.mark.parametrize(("target", "state_dict_cause"), AUDITED, ids=[a[0] for a in AUDITED])
-def test_the_audited_cases_are_filed_under_their_measured_cause(target: str, state_dict_cause: str | None) -> None:
+@pytest.mark.parametrize(("target", "state_dict_cause", "sequence_cause"), AUDITED, ids=[a[0] for a in AUDITED])
+def test_the_audited_cases_are_filed_under_their_measured_cause(target: str, state_dict_cause: str | None,
+                                                                sequence_cause: str | None) -> None:
     torch.manual_seed(0)
     result = run_check(target, seed=0)
     by_code = {f["code"]: f for f in result["findings"]}
     assert by_code["state-dict"]["caused_by"] == state_dict_cause, by_code["state-dict"]["message"]
+    assert by_code["sequence-mismatch"]["caused_by"] == sequence_cause, by_code["sequence-mismatch"]["details"]
 
