@@ -136,6 +136,7 @@ def observed_values(ctx: RunContext) -> dict[str, str]:
             "no"
             if counter.value is None
             else ("yes" if counter.value == counter.expected else f"counts {counter.value:g}")
+            + ("" if counter.kind == "tensor" else f" (a Python {counter.kind}, not a buffer)")
         )
     one = cached(ctx, modes.batch_of_one)
     if one is not None:

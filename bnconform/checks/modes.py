@@ -81,7 +81,7 @@ def eval_uses_batch_stats(ctx: RunContext) -> Verdict:
     if uses == ctx.spec.eval_uses:
         return passed(uses=uses)
     if uses == "other":
-        return skipped("the eval output matches neither batch nor running statistics; see output-mismatch")
+        return skipped("the eval output matches neither batch nor running statistics")
     return failed(
         f"Eval mode (under torch.no_grad()) normalizes with {uses} statistics",
         expected=f"{ctx.spec.eval_uses} statistics",

@@ -143,6 +143,8 @@ def momentum_default(ctx: RunContext) -> Verdict:
         return skipped(momentum_not_free(ctx))
     obs = ctx.probe(running.momentum)
     if reason := unmeasurable(obs.default):
+        if obs.default.readable and not obs.default.moved and close(obs.expected_default, 0.0):
+            return passed(default=0.0)  # frozen statistics: not moving is the spec's weight 0
         return skipped(f"cannot be measured: {reason}")
     observed, expected = obs.default.new_weight, obs.expected_default
     if close(observed, expected) or close(observed, 1 - expected):

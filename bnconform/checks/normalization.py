@@ -51,8 +51,7 @@ def reduction_axes(ctx: RunContext) -> Verdict:
     if any(s.source == "constant" for s in measured):
         return skipped("cannot be measured: with gamma=1 and beta=0 the training output does not depend on the input")
     if any(s.axes is None for s in measured):
-        return skipped("the training output is not a per-channel normalization under any reduction of the input;"
-                       " output-mismatch reports the difference")
+        return skipped("the training output is not a per-channel normalization under any reduction of the input")
     wrong = [s for s in measured if s.axes != ctx.spec.axes_for_rank(s.rank)]
     if not wrong:
         return passed()
@@ -170,7 +169,7 @@ def norm_variance_estimator(ctx: RunContext) -> Verdict:
         # Ambiguous: a stray output factor looks the same (PROBING.md: do not name a wrong cause).
         return skipped(
             f"the effective normalizing variance is {fmt(s.ratio)} times the biased batch variance, which fits"
-            f" neither estimator (biased 1, unbiased {fmt(n / (n - 1))}); output-mismatch reports the difference"
+            f" neither estimator (biased 1, unbiased {fmt(n / (n - 1))})"
         )
     return failed(
         f"Training normalizes with the {s.estimator} variance; the spec uses the {ctx.spec.norm_variance} one",
@@ -217,7 +216,7 @@ def eps_placement(ctx: RunContext) -> Verdict:
         return skipped(f"cannot be measured: {reason}")
     obs = eps_observation(ctx)
     if obs.placement == "other":
-        return skipped("the eps behaviour matches no formula; see output-mismatch")
+        return skipped("the eps behaviour matches no formula of eps")
     placement = obs.placement if obs.placement in PLACEMENTS else obs.default_placement
     if placement == ctx.spec.eps_placement:
         return passed(placement=placement)
@@ -276,7 +275,7 @@ def eps_default(ctx: RunContext) -> Verdict:
         return skipped(f"cannot be measured: {reason}")
     obs = eps_observation(ctx)
     if obs.placement in ("other",):
-        return skipped("the eps behaviour matches no formula; see eps-placement/output-mismatch")
+        return skipped("the eps behaviour matches no formula of eps")
     expected = ctx.spec.eps
     if math.isclose(obs.default_value, expected, rel_tol=0.1):
         return passed(default=obs.default_value)

@@ -259,17 +259,21 @@ def num_batches_tracked(ctx: RunContext) -> Verdict:
     if not ctx.spec.num_batches_tracked:
         return skipped("the spec has no batch counter")
     obs = ctx.probe(running.counter)
-    if obs.value == obs.expected:
+    plain = obs.kind != "tensor"
+    if obs.value == obs.expected and not plain:
         return passed(value=obs.value)
     observed = "no counter found" if obs.value is None else f"{obs.value:g}"
-    message = (
-        "No num_batches_tracked counter found"
-        if obs.value is None
-        else f"After {obs.steps}, num_batches_tracked is {observed}"
-    )
+    if obs.value is None:
+        message = "No num_batches_tracked counter found"
+    elif plain:
+        message = (f"num_batches_tracked is a plain Python {obs.kind} ({observed} after {obs.steps}), not a"
+                   " registered buffer: state_dict does not save it and tensor code cannot read it")
+        observed = f"Python {obs.kind} {observed}"
+    else:
+        message = f"After {obs.steps}, num_batches_tracked is {observed}"
     return failed(
         message,
-        expected=str(obs.expected),
+        expected=f"a long tensor buffer holding {obs.expected}" if plain else str(obs.expected),
         observed=observed,
         severity=Severity.INFO if obs.value is None else None,
         repro=snippet(

@@ -216,6 +216,7 @@ class Counter:
     value: float | None  # None: no counter found
     expected: int
     steps: str
+    kind: str = "tensor"  # or "int"/"float": a plain Python number named num_batches_tracked
 
 
 def counter(ctx: RunContext) -> Counter:
@@ -228,6 +229,10 @@ def counter(ctx: RunContext) -> Counter:
     expected = 2 if ctx.spec.update_under_no_grad else 1
     value = read(prep.discovery, prep.module, "num_batches_tracked")
     steps = "one train step, one train step under no_grad, one eval step"
+    if value is None:  # not a tensor; a plain number still counts, it is only not saved
+        plain = getattr(prep.module, "num_batches_tracked", None)
+        if isinstance(plain, int | float) and not isinstance(plain, bool) and math.isfinite(plain):
+            return Counter(float(plain), expected, steps, kind=type(plain).__name__)
     return Counter(None if value is None else float(value.sum()), expected, steps)
 
 

@@ -64,6 +64,23 @@ class FrozenBatchNorm2dNoEps(FrozenBatchNorm2dUnderFrozen):
         return (working(x) * scale.view(shape) + shift.view(shape)).to(x.dtype)
 
 
+class LeakyFrozenBatchNorm2d(FrozenBatchNorm2dUnderFrozen):
+    """A "frozen" layer that still blends each training batch into its statistics (momentum
+    0.1) while normalizing with them: under the frozen spec the statistics must not move, so
+    the true finding is the new batch's weight 0.1 where the spec's is 0."""
+
+    EXPECTED = {"momentum-default"}
+    FALSE = FrozenBatchNorm2dUnderFrozen.FALSE - {"running-stats-not-updated"} | {"eps-default", "momentum-inverted"}
+
+    def forward(self, x):
+        if self.training:
+            with torch.no_grad():
+                dims = [d for d in range(x.dim()) if d != 1]
+                self.running_mean.mul_(0.9).add_(0.1 * x.double().mean(dims).to(self.running_mean.dtype))
+                self.running_var.mul_(0.9).add_(0.1 * x.double().var(dims, unbiased=False).to(self.running_var.dtype))
+        return super().forward(x)
+
+
 class BatchRenorm(nn.Module):
     """Batch Renormalization with the paper's final clipping (r_max=3, d_max=5): in training
     x_hat = (x - mu_B)/sigma_B * r + d with r = sigma_B/sigma, d = (mu_B - mu)/sigma (no
