@@ -165,7 +165,7 @@ class RunContext:
         call = f"constructing {self.builder.describe(channels, **roles)}"
         module = self.guarded(call, lambda: self.builder.build(channels, **roles))
         module = self.guarded("moving the module", lambda: module.to(self.device, self.dtype))
-        shape = self.shape(rank, channels=channels)
+        shape = self.layout_shape(rank, channels=channels)
         return self.guarded("initializing lazy parameters", lambda: materialized(module, shape))
 
     def shape(self, rank: int, batch: int | None = None, *, channels: int | None = None) -> tuple[int, ...]:
@@ -176,6 +176,11 @@ class RunContext:
         domain = self.known_domain()
         n = sizes["N"] if batch is None else batch if domain is None else domain.batch_near(batch)
         return (n, self.channels if channels is None else channels, *(sizes[a] for a in spatial))
+
+    def layout_shape(self, rank: int, batch: int | None = None, *, channels: int | None = None) -> tuple[int, ...]:
+        """`shape` in the spec's layout: the shape the class is given (and a user reads)."""
+        first = self.shape(rank, batch, channels=channels)
+        return (first[0], *first[2:], first[1]) if self.spec.channel_axis == -1 else first
 
     def to_layout(self, x: torch.Tensor) -> torch.Tensor:
         """Channels-first tensor -> the spec's layout (channel axis -1 means (N, ..., C))."""

@@ -49,6 +49,10 @@ def cases() -> list[GoldenCase]:
         GoldenCase("corpus-reference", "tests.corpus.reference:BatchNorm", "pytorch", None),
         GoldenCase("corpus-keras_reference", "tests.corpus.keras_reference:BatchNorm", "keras", None),
         GoldenCase("tutorial", "bnconform.examples.tutorial:BatchNorm", "pytorch", None),
+        # Correct code judged by another convention: every difference is a true finding.
+        GoldenCase("torch-BatchNorm2d-under-keras", "torch.nn:BatchNorm2d", "keras", None),
+        GoldenCase("torch-BatchNorm2d-under-mxnet", "torch.nn:BatchNorm2d", "mxnet", None),
+        GoldenCase("torch-BatchNorm1d-under-flax", "torch.nn:BatchNorm1d", "flax", None),
     ]
     found += [GoldenCase(f"corpus-{c.module}", f"tests.corpus.{c.module}:BatchNorm", c.spec, c.init)
               for c in CORPUS_CASES]

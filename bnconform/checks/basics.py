@@ -36,7 +36,8 @@ def construct_failed(ctx: RunContext) -> Verdict:
 )
 def forward_failed(ctx: RunContext) -> Verdict:
     domain = ctx.domain
-    measured = {"dtype": domain.dtype, "input_shape": list(ctx.shape(domain.probe_rank)), "domain": domain.summary()}
+    shape = list(ctx.layout_shape(domain.probe_rank))
+    measured = {"dtype": domain.dtype, "input_shape": shape, "domain": domain.summary()}
     if domain.float64_error:
         measured["float64"] = domain.float64_error
     return passed(**measured)

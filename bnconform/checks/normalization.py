@@ -318,7 +318,7 @@ def unstable_variance(ctx: RunContext) -> Verdict:
             [
                 *snippet(ctx, []).splitlines()[:3],
                 "bn = bn.float()",
-                f"x = (torch.randn({ctx.shape(ctx.primary_rank, 4)}) + {obs.mean_offset:g}).float()",
+                f"x = (torch.randn({ctx.layout_shape(ctx.primary_rank, 4)}) + {obs.mean_offset:g}).float()",
                 "bn.train()",
                 "y = bn(x)",
                 f"print(y.var(dim={axes_expr(ctx)}, unbiased=False))  # should be ~1",

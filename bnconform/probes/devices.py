@@ -98,7 +98,7 @@ def build_raw(ctx: RunContext, device: str, dtype: torch.dtype, *, convert: bool
         roles["rank"] = ctx.primary_rank if rank is None else rank
     call = f"constructing {ctx.builder.describe(ctx.channels, **roles)}"
     module = step(call, lambda: ctx.builder.build(ctx.channels, **roles))
-    shape = ctx.shape(ctx.primary_rank if rank is None else rank)
+    shape = ctx.layout_shape(ctx.primary_rank if rank is None else rank)
     module = step("initializing lazy parameters", lambda: materialized(module, shape))
     if convert:
         module = step(f"moving the module to {device}/{dtype}", lambda: module.to(device, dtype))

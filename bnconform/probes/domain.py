@@ -152,7 +152,7 @@ def require_finite(y: torch.Tensor) -> None:
 def first_rejection(ctx: RunContext, rejected: dict[int, UserCodeError]) -> UserCodeError:
     rank = preferred_rank(tuple(rejected)) if rejected else preferred_rank(ctx.ranks)
     error = rejected.get(rank) or UserCodeError("train-mode forward", "no rank to try", "raised")
-    x_shape = ctx.shape(rank)
+    x_shape = ctx.layout_shape(rank)
     return UserCodeError(f"{error.what} on input {x_shape}", error.detail, error.kind)
 
 
