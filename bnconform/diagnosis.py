@@ -82,8 +82,9 @@ CONSEQUENCES: dict[str, tuple[str, ...]] = {
     "running-stats-not-updated": ("running-var-estimator", "output-mismatch", *_RUNNING_SYMPTOMS),
     # A wrong running-statistics update drifts away from the reference step by step (these
     # come before the shape rows: they change the values a sequence compares, a shape does not).
-    "momentum-inverted": _RUNNING_SYMPTOMS,
-    "momentum-ignored": _RUNNING_SYMPTOMS,
+    # An inverted or hard-coded formula also blends momentum=None's 1/n with the wrong weight.
+    "momentum-inverted": (*_RUNNING_SYMPTOMS, "momentum-none"),
+    "momentum-ignored": (*_RUNNING_SYMPTOMS, "momentum-none"),
     "momentum-default": _RUNNING_SYMPTOMS,
     "running-var-estimator": _RUNNING_SYMPTOMS,
     # Eval that updates the statistics changes them where the reference does not, and between
@@ -99,8 +100,9 @@ CONSEQUENCES: dict[str, tuple[str, ...]] = {
     "running-stats-not-buffers": _REGISTRATION_SYMPTOMS,
     # gamma/beta that are not Parameters: no gradients, not saved, not moved.
     "affine-params": (*_REGISTRATION_SYMPTOMS, "grad-mismatch", "gradcheck"),
-    # A counter that is missing or counts wrongly is saved and followed wrongly.
-    "num-batches-tracked": ("state-dict", "sequence-mismatch"),
+    # A counter that is missing or counts wrongly is saved and followed wrongly, and momentum=None
+    # averages with 1 / that counter.
+    "num-batches-tracked": ("state-dict", "sequence-mismatch", "momentum-none"),
     # Statistics that keep the autograd graph break the next backward in a sequence.
     "running-stats-grad": ("sequence-mismatch",),
     # Cancellation in E[x^2] - E[x]^2 shows as wrong outputs, and grows in low precision.

@@ -186,4 +186,15 @@ def momentum_none(ctx: RunContext) -> Verdict:
         observed=observed,
         repro=snippet(ctx, ["bn.train()", "for _ in range(3):", "    bn(x)", "print(bn.running_mean)"],
                       momentum=None),
+        details=none_causes(obs.error),
     )
+
+
+def none_causes(error: str) -> dict[str, object]:
+    """A division by zero is 1 / a counter that did not count; any other raise is None not being
+    handled, which no wrong weight or counter explains. Weights that are wrong: the table's."""
+    if not error:
+        return {}
+    if "division by zero" in error or "ZeroDivisionError" in error:
+        return {"possible_causes": ["num-batches-tracked"]}
+    return {"accounted_for": True}
