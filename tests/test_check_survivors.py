@@ -6,23 +6,24 @@ user reads (status, reason, message), so a mutant that swaps a branch or a digit
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
 from torch import nn
 
+from bnconform.api import target_from_object
+from bnconform.checks import normalization
 from bnconform.checks import running as running_checks
 from bnconform.construct import Builder
 from bnconform.context import RunContext, RunSettings
-from bnconform.spec import load_spec
+from bnconform.spec import Spec, load_spec
 from bnconform.target import Target
 
 
-def context(cls: type, spec: str = "pytorch", **settings: Any) -> RunContext:
-    from bnconform.api import target_from_object
-
+def context(cls: type, spec: str | Spec = "pytorch", **settings: Any) -> RunContext:
     target: Target = target_from_object(cls)
-    ctx = RunContext(load_spec(spec), Builder(target), RunSettings(**settings))
+    ctx = RunContext(load_spec(spec) if isinstance(spec, str) else spec, Builder(target), RunSettings(**settings))
     assert ctx.domain.probe_rank >= 2
     return ctx
 
@@ -56,3 +57,35 @@ def test_a_running_mean_that_turns_nan_is_not_called_unmoved() -> None:
     verdict = running_checks.running_stats_not_updated(context(NanMeanFrozenVar))
     assert verdict.status == "skipped", verdict
     assert verdict.reason == "cannot be measured: the running statistics could not be read after a step"
+
+
+def test_an_inside_sqrt_class_fails_a_spec_that_places_eps_outside() -> None:
+    spec = dataclasses.replace(load_spec("pytorch"), eps_placement="outside-sqrt")
+    verdict = normalization.eps_placement(context(nn.BatchNorm1d, spec))
+    assert (verdict.status, verdict.expected, verdict.observed) == ("failed", "outside-sqrt", "inside-sqrt"), verdict
+
+
+class FixedStatistics(nn.BatchNorm1d):
+    """Training normalizes with a fixed mean 0.25 and denominator 1.5 in every channel: neither
+    the batch's statistics nor the running ones (the running update itself is torch's)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        super().forward(x)
+        view = [1, -1] + [1] * (x.dim() - 2)
+        return (x - 0.25) / 1.5 * self.weight.view(view) + self.bias.view(view)
+
+
+def test_training_with_other_statistics_shows_the_first_five_channels_of_what_it_used() -> None:
+    verdict = normalization.train_uses_running_stats(context(FixedStatistics, num_features=7))
+    assert verdict.status == "failed", verdict
+    assert verdict.observed == "mean [0.25, 0.25, 0.25, 0.25, 0.25], denominator [1.5, 1.5, 1.5, 1.5, 1.5]"
+
+
+def test_torch_running_var_under_a_biased_spec_names_both_estimators() -> None:
+    verdict = running_checks.running_var_estimator(context(nn.BatchNorm1d, "mxnet"))
+    assert verdict.status == "failed", verdict
+    assert verdict.message == "running_var is updated with the unbiased batch variance; the spec stores the biased one"
+    assert verdict.expected.startswith("biased (ratio to the biased variance 1, n="), verdict.expected
+    assert verdict.observed.startswith("unbiased (ratio 1.0"), verdict.observed

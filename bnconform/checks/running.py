@@ -12,8 +12,6 @@ from bnconform.probes import basics, running
 from bnconform.registry import Verdict, check, failed, passed, skipped
 from bnconform.repro import attr, axes_expr, fmt, snippet
 
-NOT_UPDATED_TOL = 1e-3  # a new-batch weight below this is no update at all
-
 
 @check(
     "running-stats-missing",
