@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from bnconform.api import target_from_object
-from bnconform.checks import normalization
+from bnconform.checks import layouts, normalization
 from bnconform.checks import running as running_checks
 from bnconform.construct import Builder
 from bnconform.context import RunContext, RunSettings
@@ -89,3 +89,46 @@ def test_torch_running_var_under_a_biased_spec_names_both_estimators() -> None:
     assert verdict.message == "running_var is updated with the unbiased batch variance; the spec stores the biased one"
     assert verdict.expected.startswith("biased (ratio to the biased variance 1, n="), verdict.expected
     assert verdict.observed.startswith("unbiased (ratio 1.0"), verdict.observed
+
+
+def test_a_biased_class_fails_a_spec_that_normalizes_with_the_unbiased_variance() -> None:
+    spec = dataclasses.replace(load_spec("pytorch"), norm_variance="unbiased")
+    verdict = normalization.norm_variance_estimator(context(nn.BatchNorm1d, spec))
+    assert verdict.status == "failed", verdict
+    assert verdict.message == "Training normalizes with the biased variance; the spec uses the unbiased one"
+
+
+class ViewStatistics(nn.BatchNorm2d):
+    """Reads the input through x.view(N, C, -1): fine for contiguous and channels_last input,
+    raises on a permuted one (exactly one non-contiguous variant fails)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.view(x.shape[0], x.shape[1], -1)
+        return super().forward(x) + 0 * flat.sum()
+
+
+class FlattenedBatchNorm(nn.Module):
+    """Any rank through BatchNorm1d on x.view(N, C, -1): a channels_last input comes back
+    channels-first, for rank 4 and 5 (eight problems)."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(num_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(x.view(x.shape[0], x.shape[1], -1)).view(x.shape)
+
+
+def test_a_single_layout_problem_is_reported_without_a_count_of_more() -> None:
+    verdict = layouts.non_contiguous(context(ViewStatistics))
+    assert verdict.status == "failed", verdict
+    assert verdict.message.startswith("permuted input (rank 4): train-mode forward on a permuted input")
+    assert "more)" not in verdict.message and "; " not in verdict.observed
+
+
+def test_many_layout_problems_show_six_and_count_the_rest_with_a_rank_4_repro() -> None:
+    verdict = layouts.memory_format(context(FlattenedBatchNorm))
+    assert verdict.status == "failed", verdict
+    assert verdict.message.endswith(" (and 7 more)"), verdict.message
+    assert len(verdict.observed.split("; ")) == 6, verdict.observed
+    assert "memory_format=torch.channels_last)" in verdict.repro and "channels_last_3d" not in verdict.repro
