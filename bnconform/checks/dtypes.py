@@ -116,9 +116,18 @@ def dtype_support(ctx: RunContext) -> Verdict:
         observed="; ".join(problems[:6]),
         severity=None if ordinary else Severity.WARNING,
         repro=dtype_repro(ctx, max(breaking.case.scale.stds) if breaking else 300.0),
-        details={"errors": ordinary, "beyond_ordinary": beyond, "dtypes": wrong_dtypes, "scales": scales},
+        details={"errors": ordinary, "beyond_ordinary": beyond, "dtypes": wrong_dtypes, "scales": scales,
+                 "possible_causes": dtype_causes(ordinary, beyond, wrong_dtypes)},
         measurements={"scales": scales, **measured},
     )
+
+
+def dtype_causes(ordinary: list[str], beyond: list[str], wrong_dtypes: list[str]) -> list[str]:
+    """Running statistics that keep their dtype while the module converts are the registration
+    defect device-transfer sees too; values wrong in a precision can only be cancellation's."""
+    if wrong_dtypes and not ordinary and not beyond and all(": running_" in d for d in wrong_dtypes):
+        return ["running-stats-not-buffers", "running-stats-shape", "device-transfer"]
+    return ["unstable-variance"]
 
 
 @check(
