@@ -43,10 +43,11 @@ _OUTPUT_SYMPTOMS = ("output-mismatch", "grad-mismatch", "sequence-mismatch", "un
                     "device-parity", "non-contiguous", "memory-format")
 # Compared with the reference's running statistics after training steps.
 _RUNNING_SYMPTOMS = ("sequence-mismatch", "device-parity", "non-contiguous", "memory-format")
-# Depend on where the tensors live (state_dict, .to(), a reload in a sequence). dtype-support
-# only where it measured nothing but running statistics keeping their dtype (its
-# details["possible_causes"]); low-precision values are never a registration defect's.
-_REGISTRATION_SYMPTOMS = ("state-dict", "device-transfer", "device-parity", "sequence-mismatch", "dtype-support")
+# Depend on where the tensors live (state_dict, .to(), a reload in a sequence). Not
+# dtype-support: its finding mixes dtype changes with low-precision values, which a
+# registration defect does not explain, so it stays a root of its own (unless it measured
+# only statistics keeping their dtype: its details["explained_by"]).
+_REGISTRATION_SYMPTOMS = ("state-dict", "device-transfer", "device-parity", "sequence-mismatch")
 
 # cause -> the codes it explains. Row order is precedence: when several present causes
 # explain one finding, the earliest row wins. Rows go from the most basic defect (nothing
@@ -116,7 +117,7 @@ CONSEQUENCES: dict[str, tuple[str, ...]] = {
     "output-mismatch": ("grad-mismatch", "sequence-mismatch", "device-parity", "non-contiguous",
                         "memory-format"),
     # State left on the wrong device makes the device results differ.
-    "device-transfer": ("device-parity", "dtype-support"),
+    "device-transfer": ("device-parity",),
     # A class that breaks on strided input also breaks on channels_last.
     "non-contiguous": ("memory-format",),
     # SyncBatchNorm (bnconform.distributed): statistics not shared, or shared with the wrong

@@ -117,17 +117,18 @@ def dtype_support(ctx: RunContext) -> Verdict:
         severity=None if ordinary else Severity.WARNING,
         repro=dtype_repro(ctx, max(breaking.case.scale.stds) if breaking else 300.0),
         details={"errors": ordinary, "beyond_ordinary": beyond, "dtypes": wrong_dtypes, "scales": scales,
-                 "possible_causes": dtype_causes(ordinary, beyond, wrong_dtypes)},
+                 **dtype_causes(ordinary, beyond, wrong_dtypes)},
         measurements={"scales": scales, **measured},
     )
 
 
-def dtype_causes(ordinary: list[str], beyond: list[str], wrong_dtypes: list[str]) -> list[str]:
-    """Running statistics that keep their dtype while the module converts are the registration
-    defect device-transfer sees too; values wrong in a precision can only be cancellation's."""
+def dtype_causes(ordinary: list[str], beyond: list[str], wrong_dtypes: list[str]) -> dict[str, list[str]]:
+    """Measured: running statistics that keep their dtype while the module converts (and nothing
+    else) are the registration defect device-transfer sees too. Values wrong in a precision are
+    the class's own arithmetic: the table's (cancellation only)."""
     if wrong_dtypes and not ordinary and not beyond and all(": running_" in d for d in wrong_dtypes):
-        return ["running-stats-not-buffers", "running-stats-shape", "device-transfer"]
-    return ["unstable-variance"]
+        return {"explained_by": ["running-stats-not-buffers", "running-stats-shape", "device-transfer"]}
+    return {}
 
 
 @check(
