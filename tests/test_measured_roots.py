@@ -210,3 +210,8 @@ def test_the_audited_cases_are_filed_under_their_measured_cause(target: str, sta
     assert by_code["state-dict"]["caused_by"] == state_dict_cause, by_code["state-dict"]["message"]
     assert by_code["sequence-mismatch"]["caused_by"] == sequence_cause, by_code["sequence-mismatch"]["details"]
 
+
+
+def test_a_mis_shaped_weight_keeps_the_finding_its_own_root_even_next_to_a_known_cause() -> None:
+    found = attribution("torch", ("num_batches_tracked",), mis_shaped=(("weight", (5, 1, 1), (5,)),))
+    assert found["accounted_for"] is True and "explained_by" not in found
