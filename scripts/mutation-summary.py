@@ -49,7 +49,7 @@ class Module:
     equivalent: int = 0
     rechecked: int = 0  # survived the session, killed since by a named test (applied by hand)
     pending: int = 0
-    by_rule: int = 0  # equivalent: `==` -> `is` on an interned str literal
+    by_rule: int = 0  # equivalent by rule: `==` -> `is` on an interned str literal, or inside an annotation
     survivors: list[str] = field(default_factory=list)
     kept: str = ""  # the row of the summary already written (no local session of this module)
 
@@ -102,6 +102,30 @@ def interned_literal_lines(source: str) -> set[int]:
     return lines
 
 
+def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) positions of annotations, in a module that never evaluates them (PEP 563:
+    `from __future__ import annotations`): a mutant inside one cannot change behaviour."""
+    tree = ast.parse(source)
+    postponed = any(isinstance(n, ast.ImportFrom) and n.module == "__future__"
+                    and any(a.name == "annotations" for a in n.names) for n in tree.body)
+    if not postponed:
+        return []
+    found = []
+    for node in ast.walk(tree):
+        annotations = []
+        if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+            annotations.append(node.annotation)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+            annotations.append(node.returns)
+        found += [((a.lineno, a.col_offset), (a.end_lineno or a.lineno, a.end_col_offset or 0)) for a in annotations]
+    return found
+
+
+def in_annotation(spans: list[tuple[tuple[int, int], tuple[int, int]]], position: list[int]) -> bool:
+    line, column = position
+    return any(start <= (line, column) < end for start, end in spans)
+
+
 def source_at(commit: str, path: str) -> str:
     shown = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, text=True)
     return shown.stdout if shown.returncode == 0 else ""
@@ -112,6 +136,7 @@ def summarize(cosmic_ray: str, session: Path, equivalent: dict[tuple[str, int, s
     commit_file = session.with_suffix(".commit")
     full_commit = commit_file.read_text().strip() if commit_file.exists() else ""
     interned: set[int] | None = None
+    annotations: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
     when = datetime.datetime.fromtimestamp(session.stat().st_mtime, datetime.UTC)
     module = Module("", commit_file.read_text().strip()[:12] if commit_file.exists() else "?",
                     when.strftime("%Y-%m-%d %H:%M UTC"))
@@ -122,6 +147,13 @@ def summarize(cosmic_ray: str, session: Path, equivalent: dict[tuple[str, int, s
         if result is None:
             module.pending += 1
             continue
+        if result["test_outcome"] == "survived":
+            if annotations is None:
+                annotations = annotation_spans(source_at(full_commit, module.path))
+            if in_annotation(annotations, mutation["start_pos"]):
+                module.equivalent += 1
+                module.by_rule += 1
+                continue
         if result["test_outcome"] == "survived" and key[2].rsplit("/", 1)[-1] in IDENTITY_OPERATORS:
             if interned is None:
                 interned = interned_literal_lines(source_at(full_commit, module.path))
@@ -165,10 +197,12 @@ def render(modules: dict[str, Module], head: str) -> str:
         "`scripts/mutation.sh MODULE` (or `tox -e mutation -- MODULE`); not part of the default CI run.",
         "Each module is mutated alone and tested with only the tests that cover it",
         "(`scripts/mutation-targets.txt`). Equivalent mutants are listed with a reason in",
-        "`scripts/mutation-equivalent.txt`, or by one rule: `==` -> `is` (and `!=` -> `is not`) comparing",
-        "with an identifier-like str literal, which CPython interns (counted in the equivalent column",
-        "and given in parentheses). Mutants run only the covering tests that execute a changed line",
-        "(`scripts/mutation_runner.py`: coverage measured unmutated; a line run at import runs them all).",
+        "`scripts/mutation-equivalent.txt`, or by one of two rules (counted in the equivalent column and",
+        "given in parentheses): `==` -> `is` (and `!=` -> `is not`) comparing with an identifier-like",
+        "str literal, which CPython interns; a mutant inside an annotation of a module that never",
+        "evaluates them (`from __future__ import annotations`). Mutants run only the covering tests that",
+        "execute a changed line (`scripts/mutation_runner.py`: coverage measured unmutated; a line run",
+        "at import runs them all).",
         "Score = killed / (killed + survived); targets: 85% per",
         "module, 95% in checks/ and reference. \"rechecked\": mutants that survived the session and",
         "were killed since by the test named in `scripts/mutation-rechecked.txt` (each verified by",
