@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from bnconform.api import target_from_object
-from bnconform.checks import layouts, normalization
+from bnconform.checks import gradients, layouts, normalization
 from bnconform.checks import running as running_checks
 from bnconform.construct import Builder
 from bnconform.context import RunContext, RunSettings
@@ -132,3 +132,15 @@ def test_many_layout_problems_show_six_and_count_the_rest_with_a_rank_4_repro() 
     assert verdict.message.endswith(" (and 7 more)"), verdict.message
     assert len(verdict.observed.split("; ")) == 6, verdict.observed
     assert "memory_format=torch.channels_last)" in verdict.repro and "channels_last_3d" not in verdict.repro
+
+
+class DetachedInput(nn.BatchNorm2d):
+    """Normalizes x.detach(): no gradient reaches the input at all."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.detach())
+
+
+def test_a_gradient_that_never_reaches_the_input_is_called_missing() -> None:
+    verdict = gradients.grad_mismatch(context(DetachedInput))
+    assert (verdict.status, verdict.observed) == ("failed", "input: missing"), verdict
