@@ -18,6 +18,7 @@ from bnconform.construct import Builder
 from bnconform.context import RunContext, RunSettings
 from bnconform.errors import UsageError
 from bnconform.findings import Finding
+from bnconform.options import PROFILES
 from bnconform.fingerprint import fingerprint
 from bnconform.plots import plot_data
 from bnconform.registry import known_codes
@@ -60,6 +61,8 @@ def run_check(
     ignore = validate_codes(ignore)
     if fail_on not in FAIL_ON:
         raise UsageError(f"--fail-on {fail_on!r} is not one of {', '.join(FAIL_ON)}")
+    if profile not in PROFILES:  # the CLI's choices; the API would run an unknown one as a hybrid
+        raise UsageError(f"--profile {profile!r} is not one of {', '.join(PROFILES)}")
     device, devices = resolve_device(device)
     if not 0 < timeout_s < float("inf"):  # join(-1) returns at once: every call would "hang"
         raise UsageError(f"--timeout {timeout_s:g} must be a positive number of seconds")

@@ -74,3 +74,8 @@ def test_a_model_given_to_check_is_refused_with_a_pointer_to_scan(monkeypatch: p
     with pytest.raises(UsageError, match=r"^tinynet.models:small_resnet is a model, not a normalization layer: "
                                          r"it contains 5 normalization layers .*`bnconform scan tinynet"):
         bnconform.check("tinynet.models:small_resnet")
+
+
+def test_an_unknown_profile_is_refused_as_the_cli_refuses_it() -> None:
+    with pytest.raises(UsageError, match=r"^--profile 'fast' is not one of default, thorough$"):
+        bnconform.check("torch.nn:BatchNorm2d", profile="fast")
