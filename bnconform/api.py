@@ -18,8 +18,8 @@ from bnconform.construct import Builder
 from bnconform.context import RunContext, RunSettings
 from bnconform.errors import UsageError
 from bnconform.findings import Finding
-from bnconform.options import PROFILES
 from bnconform.fingerprint import fingerprint
+from bnconform.options import PROFILES
 from bnconform.plots import plot_data
 from bnconform.registry import known_codes
 from bnconform.result import assemble
