@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from bnconform.api import target_from_object
-from bnconform.checks import gradients, layouts, normalization
+from bnconform.checks import gradients, layouts, normalization, sequences
 from bnconform.checks import running as running_checks
 from bnconform.construct import Builder
 from bnconform.context import RunContext, RunSettings
@@ -144,3 +144,29 @@ class DetachedInput(nn.BatchNorm2d):
 def test_a_gradient_that_never_reaches_the_input_is_called_missing() -> None:
     verdict = gradients.grad_mismatch(context(DetachedInput))
     assert (verdict.status, verdict.observed) == ("failed", "input: missing"), verdict
+
+
+def test_eps_is_not_measured_on_a_batch_normalizing_class_under_the_frozen_spec() -> None:
+    verdict = normalization.eps_placement(context(nn.BatchNorm2d, "frozen"))
+    assert verdict.status == "skipped", verdict
+    assert verdict.reason == ("cannot be measured: training does not normalize with the running statistics"
+                              " (see train-uses-running-stats)")
+
+
+class MeanOnly(nn.BatchNorm1d):
+    """Tracks a running mean only; eval divides by the batch's own standard deviation."""
+
+    def __init__(self, num_features: int, **kwargs: Any) -> None:
+        super().__init__(num_features, **kwargs)
+        del self.running_var
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            with torch.no_grad():
+                self.running_mean.mul_(0.9).add_(0.1 * x.mean(0))
+        return (x - self.running_mean) / (x.var(0, unbiased=False) + self.eps).sqrt()
+
+
+def test_sequences_need_both_running_statistics_to_follow() -> None:
+    verdict = sequences.sequence_mismatch(context(MeanOnly))
+    assert (verdict.status, verdict.reason) == ("skipped", "no running statistics to follow"), verdict
