@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
 import torch
 from torch import nn
 
 from bnconform.api import target_from_object
-from bnconform.checks import gradients, layouts, normalization, sequences
+from bnconform.checks import gradients, inputs, layouts, normalization, sequences
 from bnconform.checks import running as running_checks
 from bnconform.construct import Builder
 from bnconform.context import RunContext, RunSettings
@@ -170,3 +171,13 @@ class MeanOnly(nn.BatchNorm1d):
 def test_sequences_need_both_running_statistics_to_follow() -> None:
     verdict = sequences.sequence_mismatch(context(MeanOnly))
     assert (verdict.status, verdict.reason) == ("skipped", "no running statistics to follow"), verdict
+
+
+def test_a_fenced_import_that_changed_nothing_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The supervised worker fills import_changes; in process it is None (skipped). Here as the worker would.
+    from bnconform.supervise.session import CURRENT
+
+    monkeypatch.setattr(CURRENT, "import_changes", {})
+    assert inputs.global_state_changed(context(nn.BatchNorm1d)).status == "passed"
+    monkeypatch.setattr(CURRENT, "import_changes", {"grad mode": ("enabled", "disabled")})
+    assert inputs.global_state_changed(context(nn.BatchNorm1d)).status == "failed"
