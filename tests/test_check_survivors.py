@@ -13,20 +13,10 @@ import pytest
 import torch
 from torch import nn
 
-from bnconform.api import target_from_object
 from bnconform.checks import gradients, inputs, layouts, normalization, sequences
 from bnconform.checks import running as running_checks
-from bnconform.construct import Builder
-from bnconform.context import RunContext, RunSettings
-from bnconform.spec import Spec, load_spec
-from bnconform.target import Target
-
-
-def context(cls: type, spec: str | Spec = "pytorch", **settings: Any) -> RunContext:
-    target: Target = target_from_object(cls)
-    ctx = RunContext(load_spec(spec) if isinstance(spec, str) else spec, Builder(target), RunSettings(**settings))
-    assert ctx.domain.probe_rank >= 2
-    return ctx
+from bnconform.spec import load_spec
+from tests._contexts import context
 
 
 class OddInitialMean(nn.BatchNorm1d):

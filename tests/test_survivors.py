@@ -13,10 +13,8 @@ import torch
 from torch import nn
 
 from bnconform import plots
-from bnconform.api import target_from_object
 from bnconform.checks import modes
-from bnconform.construct import Builder
-from bnconform.context import RunContext, RunSettings
+from bnconform.context import RunContext
 from bnconform.discover import discover
 from bnconform.errors import SpecError, UserCodeError
 from bnconform.findings import CheckResult, Finding, Severity, Status
@@ -26,15 +24,12 @@ from bnconform.render.markdown import cell, esc
 from bnconform.result import summary
 from bnconform.runner import crashed, evaluate
 from bnconform.spec import load_spec
+from tests._contexts import context
 from tests.corpus.keras_reference import BatchNorm as KerasBatchNorm
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def context(cls: type, spec: str = "pytorch") -> RunContext:
-    ctx = RunContext(load_spec(spec), Builder(target_from_object(cls)), RunSettings())
-    assert ctx.domain.probe_rank >= 2  # discovered first, as a run does
-    return ctx
 
 
 # -- the structure probe fits the spec's channel axis (channels last under keras) -------------

@@ -13,20 +13,7 @@ import torch
 from torch import nn
 
 from bnconform.checks import momentum, normalization, output
-from bnconform.construct import Builder
-from bnconform.context import RunContext, RunSettings
-from bnconform.spec import load_spec
-from bnconform.target import Target
-
-
-def context(cls: type, spec: str = "pytorch", **settings: Any) -> RunContext:
-    from bnconform.api import target_from_object
-
-    target: Target = target_from_object(cls)
-    ctx = RunContext(load_spec(spec), Builder(target), RunSettings(**settings))
-    assert ctx.domain.probe_rank >= 2  # discovered as a run does first: probes use its rank
-    return ctx
-
+from tests._contexts import context
 
 # -- momentum: MOMENTUM_TOL (1e-3 absolute on the new batch's weight) -------------------------
 
