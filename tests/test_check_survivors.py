@@ -171,3 +171,29 @@ def test_a_fenced_import_that_changed_nothing_passes(monkeypatch: pytest.MonkeyP
     assert inputs.global_state_changed(context(nn.BatchNorm1d)).status == "passed"
     monkeypatch.setattr(CURRENT, "import_changes", {"grad mode": ("enabled", "disabled")})
     assert inputs.global_state_changed(context(nn.BatchNorm1d)).status == "failed"
+
+
+def test_axes_are_compared_by_value_not_identity() -> None:
+    """A structure rebuilt from its parts (as one decoded from a worker's JSON) holds an equal
+    but distinct axes tuple: torch's BatchNorm2d still reduces over the spec's axes."""
+    from bnconform.probes import statistics
+
+    ctx = context(nn.BatchNorm2d)
+    normalization.structures(ctx)  # measured, then replaced by rebuilt copies
+    for key, (kind, value) in list(ctx._cache.items()):
+        if key[0] is statistics.structure and kind == "ok":
+            ctx._cache[key] = (kind, dataclasses.replace(value, axes=tuple(list(value.axes))))
+    assert normalization.reduction_axes(ctx).status == "passed"
+    assert normalization.unmeasurable(ctx) == ""
+
+
+def test_an_eval_output_under_a_spec_whose_eval_uses_batch_statistics_has_training_causes() -> None:
+    """Under a spec whose eval normalizes with batch statistics, an eval output that diverges is
+    explained by what a training output is (the running statistics take no part in it)."""
+    from bnconform.sequences import EVAL_FORWARD, TRAIN_FORWARD, Divergence
+
+    spec = dataclasses.replace(load_spec("pytorch"), eval_uses="batch")
+    divergence = Divergence(what="output", during=EVAL_FORWARD, calls=[TRAIN_FORWARD, EVAL_FORWARD])
+    causes = sequences.possible_causes(context(nn.BatchNorm1d, spec), divergence)
+    assert causes is not None and "eval-uses-batch-stats" not in causes
+    assert "train-uses-running-stats" in causes
