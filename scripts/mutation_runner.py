@@ -66,6 +66,8 @@ def serve(module: str, test_args: list[str]) -> None:
             report = {"changed": sorted(changed), "tests": len(tests)}
             if not changed:
                 report["rc"] = 0  # cosmic-ray's baseline: the tests passed unmutated under coverage
+            elif equivalent_by_rule(source, "\n".join(mutated)):
+                report["rc"], report["rule"] = 0, True  # survives unrun; the summary counts it equivalent
             elif tests:
                 report["rc"] = run_child(root, ["-x", "-q", "-p", "no:cacheprovider", *tests], connection)
             else:
@@ -74,6 +76,31 @@ def serve(module: str, test_args: list[str]) -> None:
                 connection.sendall(json.dumps(report).encode())
             except OSError:
                 pass  # the client timed out and is gone
+
+
+def equivalent_by_rule(original: str, mutated: str) -> bool:
+    """The mutant differs only where scripts/mutation-summary.py's rules call it equivalent: inside
+    an annotation of a module that never evaluates them, or `==`/`!=` turned into `is`/`is not`
+    against an identifier-like str literal (interned). Running its tests would take minutes
+    (every covering test passes) and could only confirm it survives."""
+    return _normalized(original) == _normalized(mutated)
+
+
+def _normalized(source: str) -> str:
+    tree = ast.parse(source)
+    lazy = any(isinstance(n, ast.ImportFrom) and n.module == "__future__"
+               and any(a.name == "annotations" for a in n.names) for n in tree.body)
+    for node in ast.walk(tree):
+        if lazy and isinstance(node, ast.arg | ast.AnnAssign):
+            node.annotation = ast.Constant(None) if isinstance(node, ast.AnnAssign) else None
+        if lazy and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            node.returns = None
+        if isinstance(node, ast.Compare) and any(
+                isinstance(o, ast.Constant) and isinstance(o.value, str) and o.value.isidentifier()
+                for o in (node.left, *node.comparators)):
+            node.ops = [ast.Eq() if isinstance(op, ast.Is) else ast.NotEq() if isinstance(op, ast.IsNot) else op
+                        for op in node.ops]
+    return ast.dump(tree)
 
 
 def changed_lines(original: list[str], mutated: list[str]) -> set[int]:
