@@ -7,13 +7,14 @@ user reads (status, reason, message), so a mutant that swaps a branch or a digit
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
-from bnconform.checks import gradients, inputs, layouts, normalization, sequences
+from bnconform.checks import affine, gradients, inputs, layouts, modes, normalization, sequences
 from bnconform.checks import running as running_checks
 from bnconform.spec import load_spec
 from tests._contexts import context
@@ -197,3 +198,70 @@ def test_an_eval_output_under_a_spec_whose_eval_uses_batch_statistics_has_traini
     causes = sequences.possible_causes(context(nn.BatchNorm1d, spec), divergence)
     assert causes is not None and "eval-uses-batch-stats" not in causes
     assert "train-uses-running-stats" in causes
+
+
+def test_a_class_with_eval_running_statistics_fails_a_spec_whose_eval_uses_batch_statistics() -> None:
+    spec = dataclasses.replace(load_spec("pytorch"), eval_uses="batch")
+    verdict = modes.eval_uses_batch_stats(context(nn.BatchNorm1d, spec))
+    assert (verdict.status, verdict.observed, verdict.expected) == ("failed", "running statistics", "batch statistics")
+
+
+class RunningStatisticsWhileGradIsOn(nn.BatchNorm1d):
+    """Training with grad enabled normalizes with the running statistics; under no_grad it is correct."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch = self.training and not torch.is_grad_enabled()
+        return nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, batch,
+                                        self.momentum, self.eps)
+
+
+def test_training_that_uses_other_statistics_only_with_grad_follows_grad() -> None:
+    verdict = modes.mode_follows_grad(context(RunningStatisticsWhileGradIsOn))
+    assert verdict.status == "failed", verdict
+    assert "train mode under no_grad uses batch statistics" in verdict.observed
+
+
+def test_modes_are_compared_by_value_not_identity() -> None:
+    """Observations rebuilt from their parts (as decoded from a worker's JSON) hold equal but
+    distinct strings: torch's BatchNorm1d still follows module.training."""
+    from bnconform.probes import modes as mode_probes
+
+    ctx = context(nn.BatchNorm1d)
+    obs = ctx.probe(mode_probes.modes)
+    runs = (obs.train_grad, obs.train_no_grad, obs.eval_grad, obs.eval_no_grad)
+    rebuilt = mode_probes.ModeObservation(*(dataclasses.replace(run, uses="".join(list(run.uses))) for run in runs))
+    ctx._cache[(mode_probes.modes, ())] = ("ok", rebuilt)
+    assert rebuilt.eval_grad.uses is not obs.eval_grad.uses
+    assert modes.mode_follows_grad(ctx).status == "passed"
+
+
+class ScaleOnlyBatchNorm(nn.BatchNorm2d):
+    """A learnable gamma, no beta (bias=None reaches F.batch_norm)."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features)
+        self.bias = None
+
+
+@pytest.mark.parametrize("cls", [ScaleOnlyBatchNorm, functools.partial(nn.BatchNorm2d, affine=False)],
+                         ids=["weight only", "affine=False"])
+def test_affine_values_are_judged_only_with_both_gamma_and_beta(cls: Any) -> None:
+    ctx = context(cls)
+    for judge in (affine.affine_init, affine.affine_apply):
+        verdict = judge(ctx)
+        assert (verdict.status, verdict.reason) == ("skipped", "no weight and bias found"), verdict
+
+
+class BatchStatisticsUnderNoGrad(nn.BatchNorm1d):
+    """Eval under no_grad normalizes with the batch statistics; eval with grad is correct."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch = self.training or not torch.is_grad_enabled()
+        return nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, batch,
+                                        self.momentum, self.eps)
+
+
+def test_eval_that_uses_batch_statistics_only_under_no_grad_follows_grad() -> None:
+    verdict = modes.mode_follows_grad(context(BatchStatisticsUnderNoGrad))
+    observed = "eval mode with grad enabled uses running statistics"
+    assert (verdict.status, verdict.observed) == ("failed", observed), verdict
