@@ -10,9 +10,10 @@ from the copy fresh, so each mutant still runs against its own source.
 
 Which tests: before the first mutant, the covering tests run once on the unmutated module under
 coverage with one context per test. A mutant then runs only the tests that executed one of the
-lines it changed (a test that never reaches a line behaves identically with that line mutated),
-fastest first, stopping at the first failure. A changed line executed at import time (a constant,
-a decorator's arguments, a signature) can affect every test: those mutants run them all. A mutant
+lines it changed (a test that never reaches a line behaves identically with that line mutated):
+the tests that killed recent mutants first, then fastest first, stopping at the first failure.
+A changed line executed at import time (a constant, a decorator's arguments, a signature) can
+affect every test: those mutants run them all. A mutant
 whose lines no test executes survives without running anything. Lines run only in subprocesses
 (the supervised worker) are not seen; a mutant there can only look *more* alive, never killed
 by mistake, so the selection never inflates a score.
@@ -37,6 +38,8 @@ from typing import Any
 
 SOCKET = ".mutation-runner.sock"
 COVERAGE_MAP = ".mutation-coverage.json"
+KILLER = ".mutation-killer"  # the child writes the node id of the test that failed
+KILLERS_KEPT = 20
 IMPORT_CONTEXT = ""  # coverage's context before the first test: module-level lines
 
 
@@ -57,12 +60,13 @@ def serve(module: str, test_args: list[str]) -> None:
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen(1)
+    killers: list[str] = []  # the tests that killed recent mutants, most recent first
     while True:
         connection, _ = server.accept()
         with connection:
             mutated = (root / module).read_text().splitlines()
             changed = {line for edited in changed_lines(original, mutated) for line in statements(edited)}
-            tests = select_tests(changed, lines, at_import, every_test, durations)
+            tests = killers_first(select_tests(changed, lines, at_import, every_test, durations), killers)
             report = {"changed": sorted(changed), "tests": len(tests)}
             if not changed:
                 report["rc"] = 0  # cosmic-ray's baseline: the tests passed unmutated under coverage
@@ -70,6 +74,11 @@ def serve(module: str, test_args: list[str]) -> None:
                 report["rc"], report["rule"] = 0, True  # survives unrun; the summary counts it equivalent
             elif tests:
                 report["rc"] = run_child(root, ["-x", "-q", "-p", "no:cacheprovider", *tests], connection)
+                killer = (root / KILLER).read_text() if (root / KILLER).exists() else ""
+                (root / KILLER).unlink(missing_ok=True)
+                report["killed_by"] = killer
+                if killer:
+                    killers[:] = [killer, *(k for k in killers if k != killer)][:KILLERS_KEPT]
             else:
                 report["rc"] = 0  # no test executes these lines: nothing can notice the mutant
             try:
@@ -139,6 +148,16 @@ def select_tests(changed: set[int], lines: dict[int, set[str]], at_import: set[i
         return every_test  # a mutant every test imports
     chosen = set().union(*(lines.get(line, set()) for line in changed))
     return sorted(chosen, key=durations.get)
+
+
+def killers_first(tests: list[str], killers: list[str]) -> list[str]:
+    """The tests that killed recent mutants first: a mutant near another is usually killed by the
+    same test, and running it first saves every passing test before it (the order never changes
+    which tests run, so never the outcome)."""
+    chosen = set(tests)
+    first = [k for k in killers if k in chosen]
+    rest = chosen - set(first)
+    return first + [t for t in tests if t in rest]
 
 
 def measure_coverage(root: Path, module: str, test_args: list[str]) -> tuple[dict[int, set[str]], dict[str, float]]:
@@ -218,7 +237,12 @@ def run_child(root: Path, args: list[str], connection: socket.socket) -> int:
             prepare_child(root)
             import pytest
 
-            rc = int(pytest.main(args))
+            class RecordKiller:
+                def pytest_runtest_logreport(self, report: Any) -> None:
+                    if report.failed:
+                        (root / KILLER).write_text(report.nodeid)
+
+            rc = int(pytest.main(args, plugins=[RecordKiller()]))
         finally:
             os._exit(rc)
     while True:
