@@ -34,7 +34,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 SOCKET = ".mutation-runner.sock"
 COVERAGE_MAP = ".mutation-coverage.json"
@@ -257,14 +257,26 @@ def run_child(root: Path, args: list[str], connection: socket.socket) -> int:
 
 
 def run() -> int:
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    client.connect(str(Path.cwd() / SOCKET))
-    chunks = []
-    while chunk := client.recv(65536):
-        chunks.append(chunk)
-    report = json.loads(b"".join(chunks))
+    try:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(str(Path.cwd() / SOCKET))
+        chunks = []
+        while chunk := client.recv(65536):
+            chunks.append(chunk)
+        report = json.loads(b"".join(chunks))
+    except (OSError, ValueError) as error:
+        abandon_session(f"the server is gone ({error})")
     print(json.dumps(report))
     return int(report["rc"])
+
+
+def abandon_session(why: str) -> NoReturn:
+    """Without the server no test ran, and cosmic-ray counts any non-zero exit (and a timeout) as
+    a killed mutant: stop cosmic-ray itself (it runs this command as its direct child, in process)
+    before it records anything, so a resumed session runs the mutant again."""
+    print(f"mutation_runner: {why}; stopping cosmic-ray so that no outcome is recorded", file=sys.stderr)
+    os.kill(os.getppid(), signal.SIGKILL)
+    sys.exit(3)
 
 
 if __name__ == "__main__":
