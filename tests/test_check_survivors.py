@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from bnconform.checks import affine, gradients, inputs, layouts, modes, normalization, sequences
+from bnconform.checks import affine, dtypes, gradients, inputs, layouts, modes, normalization, output, sequences
 from bnconform.checks import running as running_checks
 from bnconform.spec import load_spec
 from tests._contexts import context
@@ -265,3 +265,49 @@ def test_eval_that_uses_batch_statistics_only_under_no_grad_follows_grad() -> No
     verdict = modes.mode_follows_grad(context(BatchStatisticsUnderNoGrad))
     observed = "eval mode with grad enabled uses running statistics"
     assert (verdict.status, verdict.observed) == ("failed", observed), verdict
+
+
+def test_conditioning_is_the_largest_magnitude_over_the_spread_plus_one() -> None:
+    x = torch.tensor([1.0, -3.0, 2.0, 0.0], dtype=torch.float64)
+    assert output.conditioning(x) == pytest.approx(3.0 / float(x.std()) + 1.0, rel=1e-12)
+    assert output.conditioning(torch.full((4,), 2.0)) == pytest.approx(2.0 / 1e-12 + 1.0)  # no spread: floored
+
+
+class NoSingletonWidth(nn.BatchNorm2d):
+    """Refuses an input one pixel wide (the probes' sizes never are; generated inputs can be)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] == 1:
+            raise ValueError("width 1 is not supported")
+        return super().forward(x)
+
+
+def test_a_generated_input_the_class_raises_on_is_reported_as_such_not_as_a_hang() -> None:
+    verdict = output.output_mismatch(context(NoSingletonWidth))
+    assert verdict.status == "failed", verdict
+    assert verdict.message.startswith("Forward raised on a generated input (shape ["), verdict.message
+    assert verdict.observed.endswith("ValueError: width 1 is not supported"), verdict.observed
+
+
+def test_the_output_repro_of_a_channels_last_spec_moves_the_channels_last() -> None:
+    from tests.wild.keras_port import KerasBatchNormalization
+
+    case = output.Case((2, 5, 3), [0.0] * 5, [1.0] * 5, [1.0] * 5, [0.0] * 5, 0)
+    assert "x = x.movedim(1, -1).contiguous()" in output.repro(context(KerasBatchNormalization, "keras"), case)
+    assert "movedim" not in output.repro(context(nn.BatchNorm1d), case)
+
+
+def test_wrong_values_at_the_base_scale_are_reported_even_where_torch_fails_too() -> None:
+    """At std 1 every dtype must work: a failure is the class's, whatever torch's BatchNorm does.
+    At a swept scale torch also fails, it is a limit of the format and not reported."""
+    from bnconform.probes import dtypes as dtype_probes
+
+    half = (torch.float16, torch.float16)
+    for scale, reported in ((dtype_probes.BASE, True), (dtype_probes.SWEEP[1], False)):
+        ctx = context(nn.BatchNorm1d)
+        outcome = dtype_probes.Outcome(dtype_probes.Case("cpu", *half, scale), errors=["wrong values"], torch_ok=False)
+        ctx._cache[(dtype_probes.dtype_support, ("cpu",))] = ("ok", [outcome])
+        verdict = dtypes.dtype_support(ctx)
+        assert (verdict.status == "failed") is reported, verdict
+        if reported:
+            assert verdict.message == "Wrong values in low precision at ordinary activation scales: wrong values"
