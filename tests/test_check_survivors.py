@@ -329,3 +329,17 @@ def test_wrong_values_at_the_base_scale_are_reported_even_where_torch_fails_too(
         assert (verdict.status == "failed") is reported, verdict
         if reported:
             assert verdict.message == "Wrong values in low precision at ordinary activation scales: wrong values"
+
+
+class NoSingletonWidthAndOffChannel(NoSingletonWidth):
+    """Two distinct defects the output search meets: a raise on width 1, an offset in channel 0."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return torch.cat([y[:, :1] + 0.25, y[:, 1:]], dim=1)
+
+
+def test_an_output_search_that_meets_two_defects_reports_one() -> None:
+    verdict = output.output_mismatch(context(NoSingletonWidthAndOffChannel))
+    assert verdict.status == "failed", verdict
+    assert verdict.message.startswith(("Forward raised on a generated input", "Training output differs")), verdict
