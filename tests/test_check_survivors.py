@@ -343,3 +343,39 @@ def test_an_output_search_that_meets_two_defects_reports_one() -> None:
     verdict = output.output_mismatch(context(NoSingletonWidthAndOffChannel))
     assert verdict.status == "failed", verdict
     assert verdict.message.startswith(("Forward raised on a generated input", "Training output differs")), verdict
+
+
+def test_buffers_alone_keeping_their_dtype_are_filed_under_the_registration_defect() -> None:
+    running = "cpu float16 module: running_mean stays torch.float32"
+    output_dtype = "cpu float16 module: output is torch.float32"
+    assert dtypes.dtype_causes([], [], [running]) == {
+        "explained_by": ["running-stats-not-buffers", "running-stats-shape", "device-transfer"]}
+    assert dtypes.dtype_causes([], [], [output_dtype, running]) == {}
+    assert dtypes.dtype_causes(["wrong values"], [], [running]) == {}
+
+
+def test_a_gradgradcheck_failure_shows_a_gradgradcheck_repro() -> None:
+    from bnconform.probes import gradcheck as gradcheck_probes
+
+    ctx = context(nn.BatchNorm1d, profile="thorough")
+    for train, mode in ((True, "train"), (False, "eval")):
+        ctx._cache[(gradcheck_probes.directional, (train,))] = ("ok", gradcheck_probes.GradCheck(mode, {}))
+    full = gradcheck_probes.FullGradCheck({"train": "", "eval": ""}, {"train": "second derivative wrong", "eval": ""})
+    ctx._cache[(gradcheck_probes.full_gradcheck, ())] = ("ok", full)
+    verdict = dtypes.gradcheck(ctx)
+    assert verdict.message.startswith("gradgradcheck fails (train: second derivative wrong)"), verdict
+    assert "gradgradcheck(" in verdict.repro and "gradcheck(" not in verdict.repro.replace("gradgradcheck(", "")
+
+
+def test_the_output_search_tries_the_profiles_number_of_generated_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = context(nn.BatchNorm2d)
+    compared = []
+    real = output.compare
+
+    def counted(*args: Any) -> Any:
+        compared.append(args[1])
+        return real(*args)
+
+    monkeypatch.setattr(output, "compare", counted)
+    assert output.search(ctx, ctx.behaviour()) == {}
+    assert len(compared) == output.EXAMPLES["default"] == 20
