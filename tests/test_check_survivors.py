@@ -379,3 +379,28 @@ def test_the_output_search_tries_the_profiles_number_of_generated_inputs(monkeyp
     monkeypatch.setattr(output, "compare", counted)
     assert output.search(ctx, ctx.behaviour()) == {}
     assert len(compared) == output.EXAMPLES["default"] == 20
+
+
+def test_generated_inputs_cover_the_documented_domain_and_stay_inside_it() -> None:
+    """Channel means and gammas/betas in [-5, 5], spreads in [0.1, 5], spatial sizes 1 to 3, every
+    rank and batch offered, a fresh random draw (salt) per case."""
+    from hypothesis import given, seed, settings
+
+    seen: list[Any] = []
+
+    @settings(max_examples=300, database=None, deadline=None, derandomize=True)
+    @seed(0)
+    @given(output.cases((2, 3, 4), 5, [2, 3]))
+    def collect(case: Any) -> None:
+        seen.append(case)
+
+    collect()
+    per_channel = [v for c in seen for v in (*c.means, *c.gamma, *c.beta)]
+    spreads = [v for c in seen for v in c.stds]
+    assert -5 <= min(per_channel) <= -4.5 and 4.5 <= max(per_channel) <= 5
+    assert 0.1 <= min(spreads) <= 0.2 and 4.5 <= max(spreads) <= 5
+    assert {len(c.shape) for c in seen} == {2, 3, 4} and {c.shape[0] for c in seen} == {2, 3}
+    assert {c.shape[1] for c in seen} == {5} and {s for c in seen for s in c.shape[2:]} == {1, 2, 3}
+    assert all(len(c.means) == len(c.stds) == len(c.gamma) == len(c.beta) == 5 for c in seen)
+    salts = {c.salt for c in seen}
+    assert len(salts) > 20 and 0 <= min(salts) and max(salts) <= 2**16 and max(salts) > 2**12
