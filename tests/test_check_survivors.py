@@ -404,3 +404,13 @@ def test_generated_inputs_cover_the_documented_domain_and_stay_inside_it() -> No
     assert all(len(c.means) == len(c.stds) == len(c.gamma) == len(c.beta) == 5 for c in seen)
     salts = {c.salt for c in seen}
     assert len(salts) > 20 and 0 <= min(salts) and max(salts) <= 2**16 and max(salts) > 2**12
+
+
+def test_a_call_that_raised_outside_a_reload_leaves_the_causes_to_the_table() -> None:
+    from bnconform.sequences import EVAL_FORWARD, RAISED, RELOAD, RESET, Divergence
+
+    ctx = context(nn.BatchNorm1d)
+    for during in (EVAL_FORWARD, RESET, "construction"):
+        assert sequences.possible_causes(ctx, Divergence(what=RAISED, during=during, calls=[during])) is None
+    reloaded = sequences.possible_causes(ctx, Divergence(what=RAISED, during=RELOAD, calls=[RELOAD]))
+    assert reloaded and "state-dict" in reloaded
