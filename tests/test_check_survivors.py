@@ -414,3 +414,17 @@ def test_a_call_that_raised_outside_a_reload_leaves_the_causes_to_the_table() ->
         assert sequences.possible_causes(ctx, Divergence(what=RAISED, during=during, calls=[during])) is None
     reloaded = sequences.possible_causes(ctx, Divergence(what=RAISED, during=RELOAD, calls=[RELOAD]))
     assert reloaded and "state-dict" in reloaded
+
+
+class TupleForSingletonWidth(nn.BatchNorm2d):
+    """Returns a tuple, not a tensor, for an input one pixel wide."""
+
+    def forward(self, x: torch.Tensor) -> Any:
+        y = super().forward(x)
+        return (y,) if x.shape[-1] == 1 else y
+
+
+def test_a_generated_input_that_gets_the_wrong_type_back_is_reported_not_taken_for_a_hang() -> None:
+    verdict = output.output_mismatch(context(TupleForSingletonWidth))
+    assert verdict.status == "failed", verdict
+    assert "returned the wrong type" in verdict.observed, verdict.observed
