@@ -430,3 +430,17 @@ def test_a_generated_input_that_gets_the_wrong_type_back_is_reported_not_taken_f
     verdict = output.output_mismatch(context(TupleForSingletonWidth))
     assert verdict.status == "failed", verdict
     assert "returned the wrong type" in verdict.observed, verdict.observed
+
+
+def test_an_output_search_that_fails_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """A run writes its report to stdout (--format json -o -): hypothesis must not print there."""
+    verdict = output.output_mismatch(context(NoSingletonWidthAndOffChannel))
+    assert verdict.status == "failed", verdict
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_generated_input_is_described_to_three_decimals() -> None:
+    case = output.Case((2, 5), [0.123456] * 5, [1.98765] * 5, [1.0] * 5, [-0.0004] * 5, 0)
+    verdict = output.mismatch(context(nn.BatchNorm1d), {"case": case, "error": "ValueError: no"})
+    assert "channel means [0.123, 0.123," in verdict.message and "stds [1.988," in verdict.message, verdict.message
+    assert "beta [-0.0, -0.0," in verdict.message, verdict.message
