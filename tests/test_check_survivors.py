@@ -444,3 +444,24 @@ def test_a_generated_input_is_described_to_three_decimals() -> None:
     verdict = output.mismatch(context(nn.BatchNorm1d), {"case": case, "error": "ValueError: no"})
     assert "channel means [0.123, 0.123," in verdict.message and "stds [1.988," in verdict.message, verdict.message
     assert "beta [-0.0, -0.0," in verdict.message, verdict.message
+
+
+def test_an_output_exactly_at_the_allowed_error_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = context(nn.BatchNorm1d)
+    at_limit = output.Comparison(1.0, torch.zeros(1), torch.zeros(1))
+    monkeypatch.setattr(output, "compare", lambda *_: at_limit)
+    assert output.search(ctx, ctx.behaviour()) == {}
+    monkeypatch.setattr(output, "compare", lambda *_: dataclasses.replace(at_limit, error=1.0 + 1e-12))
+    assert output.search(ctx, ctx.behaviour())["comparison"].error > 1
+
+
+class BiasOffByTheTolerance(nn.BatchNorm1d):
+    """beta starts exactly 1e-9 from zero (float64): within affine-init's tolerance."""
+
+    def __init__(self, num_features: int, **kwargs: Any) -> None:
+        super().__init__(num_features, **kwargs)
+        self.bias = nn.Parameter(torch.full((num_features,), 1e-9, dtype=torch.float64))
+
+
+def test_an_initial_value_exactly_at_the_tolerance_is_accepted() -> None:
+    assert affine.affine_init(context(BiasOffByTheTolerance)).status == "passed"
