@@ -479,3 +479,22 @@ def test_a_non_finite_output_on_a_generated_input_is_a_mismatch() -> None:
     verdict = output.output_mismatch(context(NanForSingletonWidth))
     assert verdict.status == "failed", verdict
     assert verdict.observed.endswith("(inf x the allowed error)"), verdict.observed
+
+
+@pytest.mark.parametrize(("factor", "status"), [(1.0, "passed"), (0.995, "passed"), (1.005, "failed")])
+def test_affine_apply_allows_a_hundred_times_the_exact_tolerance(factor: float, status: str) -> None:
+    from bnconform.probes import model, precision
+
+    ctx = context(nn.BatchNorm1d)
+    ctx._cache[(precision.working_dtype, ())] = ("ok", torch.float64)
+    error = model.EXACT_TOL[torch.float64] * 100 * factor
+    ctx._cache[(model.affine, ())] = ("ok", model.AffineObservation(error, "", [1.0] * 5, [0.0] * 5))
+    assert affine.affine_apply(ctx).status == status
+
+
+def test_a_mismatch_keeps_the_first_200_values_of_each_output() -> None:
+    case = output.Case((2, 5, 30), [0.0] * 5, [1.0] * 5, [1.0] * 5, [0.0] * 5, 0)
+    expected = torch.arange(300, dtype=torch.float64)
+    failure = {"case": case, "comparison": output.Comparison(3.0, expected, expected + 1)}
+    details = output.mismatch(context(nn.BatchNorm1d), failure).details
+    assert details["expected_values"] == list(range(200)) and details["observed_values"] == list(range(1, 201))
