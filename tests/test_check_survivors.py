@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from bnconform.checks import affine, dtypes, gradients, inputs, layouts, modes, normalization, output, sequences
+from bnconform.checks import affine, basics, dtypes, gradients, inputs, layouts, modes, normalization, output, sequences
 from bnconform.checks import running as running_checks
 from bnconform.spec import load_spec
 from tests._contexts import context
@@ -369,8 +369,11 @@ def test_a_gradgradcheck_failure_shows_a_gradgradcheck_repro() -> None:
     assert "gradgradcheck(" in verdict.repro and "gradcheck(" not in verdict.repro.replace("gradgradcheck(", "")
 
 
-def test_the_output_search_tries_the_profiles_number_of_generated_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx = context(nn.BatchNorm2d)
+@pytest.mark.parametrize(("profile", "examples"), [("default", 20), ("thorough", 200)])
+def test_the_output_search_tries_the_profiles_number_of_generated_inputs(
+    monkeypatch: pytest.MonkeyPatch, profile: str, examples: int
+) -> None:
+    ctx = context(nn.BatchNorm2d, profile=profile)
     compared = []
     real = output.compare
 
@@ -380,7 +383,7 @@ def test_the_output_search_tries_the_profiles_number_of_generated_inputs(monkeyp
 
     monkeypatch.setattr(output, "compare", counted)
     assert output.search(ctx, ctx.behaviour()) == {}
-    assert len(compared) == output.EXAMPLES["default"] == 20
+    assert len(compared) == output.EXAMPLES[profile] == examples
 
 
 def test_generated_inputs_cover_the_documented_domain_and_stay_inside_it() -> None:
@@ -498,3 +501,39 @@ def test_a_mismatch_keeps_the_first_200_values_of_each_output() -> None:
     failure = {"case": case, "comparison": output.Comparison(3.0, expected, expected + 1)}
     details = output.mismatch(context(nn.BatchNorm1d), failure).details
     assert details["expected_values"] == list(range(200)) and details["observed_values"] == list(range(1, 201))
+
+
+class Offset(nn.BatchNorm1d):
+    OFFSET = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) + self.OFFSET
+
+
+@pytest.mark.parametrize(("ulps", "within"), [(15.5, True), (16.5, False)])
+def test_rounding_is_allowed_sixteen_ulps_of_the_working_dtype_times_the_conditioning(
+    monkeypatch: pytest.MonkeyPatch, ulps: float, within: bool
+) -> None:
+    """With a conditioning so large that the rounding term dominates the spec's atol and rtol."""
+    conditioning = 1e14
+    monkeypatch.setattr(output, "conditioning", lambda *_: conditioning)
+    cls = type("Offset", (Offset,), {"OFFSET": ulps * torch.finfo(torch.float64).eps * conditioning})
+    case = output.Case((4, 5), [0.0] * 5, [1.0] * 5, [1.0] * 5, [0.0] * 5, 0)
+    assert (output.compare(context(cls), case).error <= 1) is within
+
+
+class TwoDimensionalOnly(nn.BatchNorm1d):
+    """(N, C) only: (N, C, L), of the same kind of data, is refused."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2:
+            raise ValueError(f"expected 2D input (got {x.dim()}D input)")
+        return super().forward(x)
+
+
+def test_one_rejected_rank_of_an_accepted_group_is_shown_with_its_own_shape() -> None:
+    ctx = context(TwoDimensionalOnly)
+    verdict = basics.input_rank_unsupported(ctx)
+    assert verdict.status == "failed", verdict
+    assert verdict.message.startswith("Accepts ranks [2] but rejects rank 3 of the same kind of data ([2, 3]"), verdict
+    assert f"torch.randn({ctx.shape(3)}" in verdict.repro, verdict.repro
