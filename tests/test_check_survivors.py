@@ -537,3 +537,18 @@ def test_one_rejected_rank_of_an_accepted_group_is_shown_with_its_own_shape() ->
     assert verdict.status == "failed", verdict
     assert verdict.message.startswith("Accepts ranks [2] but rejects rank 3 of the same kind of data ([2, 3]"), verdict
     assert f"torch.randn({ctx.shape(3)}" in verdict.repro, verdict.repro
+
+
+def test_dtypes_are_measured_on_cuda_only_where_there_is_a_gpu() -> None:
+    ctx = context(nn.BatchNorm1d, devices=("cpu", "cuda"))
+    assert dtypes.dtype_devices(ctx) == (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+
+
+def test_an_output_scaled_explanation_is_compared_by_value() -> None:
+    from bnconform.probes import model, precision
+
+    ctx = context(nn.BatchNorm1d)
+    ctx._cache[(precision.working_dtype, ())] = ("ok", torch.float64)
+    rebuilt = "".join(list(model.OUTPUT_SCALED))  # as decoded from a worker's JSON: equal, not identical
+    ctx._cache[(model.affine, ())] = ("ok", model.AffineObservation(0.5, rebuilt, [1.0] * 5, [0.0] * 5))
+    assert affine.affine_apply(ctx).status == "passed"
