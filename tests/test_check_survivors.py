@@ -552,3 +552,25 @@ def test_an_output_scaled_explanation_is_compared_by_value() -> None:
     rebuilt = "".join(list(model.OUTPUT_SCALED))  # as decoded from a worker's JSON: equal, not identical
     ctx._cache[(model.affine, ())] = ("ok", model.AffineObservation(0.5, rebuilt, [1.0] * 5, [0.0] * 5))
     assert affine.affine_apply(ctx).status == "passed"
+
+
+class CrypticNames(nn.Module):
+    """Correct statistics under names no alias table knows: found only by watching a step."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("alpha", torch.zeros(num_features))
+        self.register_buffer("omega", torch.ones(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.batch_norm(x, self.alpha, self.omega, self.weight, self.bias, self.training, 0.1, 1e-5)
+
+
+def test_running_statistics_under_unknown_names_are_found_by_behaviour() -> None:
+    from bnconform.probes import basics as basic_probes
+
+    found = context(CrypticNames).probe(basic_probes.found_tensors)
+    assert {role: (found.slots[role].name, found.slots[role].found_by) for role in ("running_mean", "running_var")} == {
+        "running_mean": ("alpha", "behaviour"), "running_var": ("omega", "behaviour")}
