@@ -574,3 +574,16 @@ def test_running_statistics_under_unknown_names_are_found_by_behaviour() -> None
     found = context(CrypticNames).probe(basic_probes.found_tensors)
     assert {role: (found.slots[role].name, found.slots[role].found_by) for role in ("running_mean", "running_var")} == {
         "running_mean": ("alpha", "behaviour"), "running_var": ("omega", "behaviour")}
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (2, 3, 4, 1), (2, 3, 3), (2, 3)])
+def test_an_output_of_any_other_shape_is_refused(shape: tuple[int, ...]) -> None:
+    from bnconform.errors import UserCodeError
+    from bnconform.probes import inputs as input_probes
+
+    x = torch.zeros(2, 3, 4)
+    with pytest.raises(UserCodeError) as raised:
+        input_probes.validated_output("train-mode forward", torch.zeros(shape), x)
+    assert raised.value.kind == "shape"
+    assert f"returned shape {list(shape)} for input shape [2, 3, 4]" in str(raised.value)
+    assert input_probes.validated_output("train-mode forward", x + 1, x).shape == x.shape
