@@ -587,3 +587,27 @@ def test_an_output_of_any_other_shape_is_refused(shape: tuple[int, ...]) -> None
     assert raised.value.kind == "shape"
     assert f"returned shape {list(shape)} for input shape [2, 3, 4]" in str(raised.value)
     assert input_probes.validated_output("train-mode forward", x + 1, x).shape == x.shape
+
+
+@pytest.mark.parametrize(
+    ("residual", "working"), [(0.99e-3, torch.float32), (1e-3, torch.float64), (1e-11, torch.float64)]
+)
+def test_float32_sized_rounding_is_a_fit_residual_strictly_between_the_noise_floors(
+    monkeypatch: pytest.MonkeyPatch, residual: float, working: torch.dtype
+) -> None:
+    from bnconform.probes import precision, statistics
+
+    fit = statistics.Fit(torch.ones(5), torch.zeros(5), residual)
+    monkeypatch.setattr(statistics, "fit_with_activation", lambda *_: (fit, ""))
+    assert precision.working_dtype(context(nn.BatchNorm1d)) == working
+
+
+def test_a_forward_that_raises_leaves_the_working_dtype_as_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bnconform.errors import UserCodeError
+    from bnconform.probes import precision
+
+    def raising(*_: Any, **__: Any) -> None:
+        raise UserCodeError("train-mode forward", "ValueError: no")
+
+    monkeypatch.setattr(precision, "forward", raising)
+    assert precision.working_dtype(context(nn.BatchNorm1d)) == torch.float64
