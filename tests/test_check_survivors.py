@@ -206,13 +206,22 @@ def test_a_class_with_eval_running_statistics_fails_a_spec_whose_eval_uses_batch
     assert (verdict.status, verdict.observed, verdict.expected) == ("failed", "running statistics", "batch statistics")
 
 
-class RunningStatisticsWhileGradIsOn(nn.BatchNorm1d):
-    """Training with grad enabled normalizes with the running statistics; under no_grad it is correct."""
+class StatisticsChosenPerCall(nn.BatchNorm1d):
+    """torch's arithmetic; a subclass decides per call whether the batch statistics are used."""
+
+    def uses_batch(self) -> bool:
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch = self.training and not torch.is_grad_enabled()
-        return nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, batch,
-                                        self.momentum, self.eps)
+        return nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                        self.uses_batch(), self.momentum, self.eps)
+
+
+class RunningStatisticsWhileGradIsOn(StatisticsChosenPerCall):
+    """Training with grad enabled normalizes with the running statistics; under no_grad it is correct."""
+
+    def uses_batch(self) -> bool:
+        return self.training and not torch.is_grad_enabled()
 
 
 def test_training_that_uses_other_statistics_only_with_grad_follows_grad() -> None:
@@ -252,13 +261,11 @@ def test_affine_values_are_judged_only_with_both_gamma_and_beta(cls: Any) -> Non
         assert (verdict.status, verdict.reason) == ("skipped", "no weight and bias found"), verdict
 
 
-class BatchStatisticsUnderNoGrad(nn.BatchNorm1d):
+class BatchStatisticsUnderNoGrad(StatisticsChosenPerCall):
     """Eval under no_grad normalizes with the batch statistics; eval with grad is correct."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch = self.training or not torch.is_grad_enabled()
-        return nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, batch,
-                                        self.momentum, self.eps)
+    def uses_batch(self) -> bool:
+        return self.training or not torch.is_grad_enabled()
 
 
 def test_eval_that_uses_batch_statistics_only_under_no_grad_follows_grad() -> None:
