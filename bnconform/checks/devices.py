@@ -13,13 +13,6 @@ from bnconform.probes import devices
 from bnconform.registry import Verdict, check, failed, skipped
 from bnconform.repro import snippet
 
-RUNNING_VALUES = (
-    "running-stats-missing", "running-stats-shape", "running-stats-not-updated", "momentum-inverted",
-    "momentum-ignored", "momentum-default", "running-var-estimator", "eval-uses-batch-stats",
-    "eval-updates-running-stats", "mode-follows-grad",
-)
-"""Checks whose failure already explains running statistics or eval outputs that differ from the spec."""
-
 
 def transfer_repro(ctx: RunContext, cuda: bool) -> str:
     if cuda:
