@@ -1,0 +1,115 @@
+"""Probe behaviour that no corpus class reached, each found by a mutant that survived (issue 13).
+
+Each test names what the probe must do and drives it with the smallest class that shows it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from bnconform.errors import UserCodeError
+from bnconform.probes import basics, explained, statistics
+from bnconform.probes import modes as mode_probes
+from bnconform.spec import load_spec
+from tests._contexts import context
+
+
+class BatchNormEps1e2(nn.BatchNorm1d):
+    def __init__(self, num_features: int, **kwargs: object) -> None:
+        super().__init__(num_features, eps=1e-2, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_class_normalizing_with_other_statistics_than_the_spec_explains_no_eps_or_estimator() -> None:
+    """Under the frozen spec a batch-normalizing class's outputs differ for that reason first;
+    its eps (1e-2 here) must not be put into the explained behaviour as if it were the cause."""
+    ctx = context(BatchNormEps1e2, "frozen")
+    behaviour, codes = explained.explained_behaviour(ctx)
+    assert ctx.spec.train_uses == "running"
+    assert codes == ()
+    assert behaviour == ctx.behaviour()
+
+
+def test_a_torch_class_under_a_spec_placing_eps_outside_the_root_is_explained_with_its_own_placement() -> None:
+    spec = dataclasses.replace(load_spec("pytorch"), eps_placement="outside-sqrt")
+    ctx = context(nn.BatchNorm1d, spec)
+    behaviour, codes = explained.explained_behaviour(ctx)
+    assert codes == ("eps-placement",)
+    assert behaviour.eps_placement == "inside-sqrt"
+
+
+def test_axes_equal_to_the_spec_s_explain_nothing_whatever_tuple_holds_them() -> None:
+    """Structures rebuilt from their parts (as decoded from a worker's JSON) hold equal but
+    distinct axes tuples: torch's BatchNorm2d still needs no explanation."""
+    ctx = context(nn.BatchNorm2d)
+    for rank in ctx.probe(basics.rank_support).accepted:
+        value = ctx.probe(statistics.structure, rank)
+        ctx._cache[(statistics.structure, (rank,))] = ("ok", dataclasses.replace(value, axes=tuple(list(value.axes))))
+    assert explained.explained_behaviour(ctx) == (ctx.behaviour(), ())
+
+
+def test_a_probe_that_cannot_run_explains_nothing() -> None:
+    ctx = context(nn.BatchNorm1d)
+    ctx._cache[(statistics.structure, (ctx.primary_rank,))] = ("error", UserCodeError("a forward", "boom"))
+    assert explained.explained_behaviour(ctx) == (ctx.behaviour(), ())
+
+
+class SubtractedEps(nn.BatchNorm1d):
+    """eps on the wrong side: (x - mean) / sqrt(var - 1e-7), measured as a negative eps."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        mean, var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+        with torch.no_grad():
+            self.running_mean.lerp_(mean, 0.1)
+            self.running_var.lerp_(x.var(dim=0), 0.1)
+        return (x - mean) / torch.sqrt(var - 1e-7) * self.weight + self.bias
+
+
+def test_a_negative_measured_eps_is_explained_as_zero() -> None:
+    ctx = context(SubtractedEps)
+    assert ctx.probe(statistics.eps_behaviour, "biased").default_value < 0
+    behaviour, codes = explained.explained_behaviour(ctx)
+    assert "eps-default" in codes
+    assert behaviour.eps == 0.0
+
+
+class SlowBatchNorm(nn.BatchNorm1d):
+    def __init__(self, num_features: int, **kwargs: object) -> None:
+        super().__init__(num_features, momentum=0.01, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_running_average_with_momentum_0_01_is_seen_to_update() -> None:
+    """It moves the far running statistics by less than 1 (0.09 for a mean 9 away): an update
+    is any change beyond rounding, not a change of some size."""
+    observed = mode_probes.modes(context(SlowBatchNorm))
+    assert observed.train_grad.updates is True
+    assert observed.eval_no_grad.updates is False
+
+
+class GrowingStatsBatchNorm(nn.BatchNorm1d):
+    """Appends each batch's mean to running_mean instead of averaging it in."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.running_mean = torch.cat([self.running_mean, x.detach().mean(dim=0)])
+        mean = x.mean(dim=0) if self.training else self.running_mean[: self.num_features]
+        var = x.var(dim=0, unbiased=False) if self.training else self.running_var
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+
+def test_running_statistics_that_grow_are_seen_to_update() -> None:
+    observed = mode_probes.modes(context(GrowingStatsBatchNorm))
+    assert observed.train_grad.updates is True
+    assert observed.eval_grad.updates is False
+
+
+def test_a_torch_class_under_a_spec_normalizing_with_the_unbiased_variance_is_explained_as_biased() -> None:
+    spec = dataclasses.replace(load_spec("pytorch"), norm_variance="unbiased")
+    ctx = context(nn.BatchNorm1d, spec)
+    behaviour, codes = explained.explained_behaviour(ctx)
+    assert "norm-variance-estimator" in codes
+    assert behaviour.norm_variance == "biased"
