@@ -73,10 +73,8 @@ def run_one(ctx: RunContext, spec: CheckSpec, done: dict[str, CheckResult], waiv
 
 def root_cause(code: str, done: dict[str, CheckResult]) -> str:
     """Follow "blocked by" links to the check that really failed."""
-    reason = done[code].reason
-    while done[code].status == Status.BLOCKED and reason.startswith("blocked by "):
-        code = reason.removeprefix("blocked by ")
-        reason = done[code].reason if code in done else ""
+    while code in done and done[code].status == Status.BLOCKED and done[code].reason.startswith("blocked by "):
+        code = done[code].reason.removeprefix("blocked by ")
     return code
 
 
