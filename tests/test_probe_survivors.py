@@ -12,6 +12,7 @@ from torch import nn
 
 from bnconform.errors import UserCodeError
 from bnconform.probes import basics, explained, statistics
+from bnconform.probes import layouts as layout_probes
 from bnconform.probes import modes as mode_probes
 from bnconform.spec import load_spec
 from tests._contexts import context
@@ -113,3 +114,50 @@ def test_a_torch_class_under_a_spec_normalizing_with_the_unbiased_variance_is_ex
     behaviour, codes = explained.explained_behaviour(ctx)
     assert "norm-variance-estimator" in codes
     assert behaviour.norm_variance == "biased"
+
+
+class NoMemoryFormatTo(nn.BatchNorm2d):
+    """A .to() override that refuses memory_format (a port that re-implemented .to())."""
+
+    def to(self, *args: object, **kwargs: object) -> nn.Module:  # type: ignore[override]
+        if "memory_format" in kwargs:
+            raise TypeError("to() got an unexpected keyword argument 'memory_format'")
+        return super().to(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_only_the_variant_that_converts_the_module_is_blamed_for_a_refused_memory_format() -> None:
+    result = layout_probes.memory_formats(context(NoMemoryFormatTo), (4,))
+    assert result.tried == ["channels_last input (rank 4)", "channels_last module and input (rank 4)"]
+    assert len(result.errors) == 1
+    assert result.errors[0].startswith("channels_last module and input (rank 4): ")
+    assert "memory_format" in result.errors[0]
+
+
+class RefusesChannelsLast(nn.BatchNorm2d):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.is_contiguous():
+            raise RuntimeError("expects a contiguous input")
+        return super().forward(x)
+
+
+def test_a_variant_that_raises_does_not_stop_the_next_from_being_tried() -> None:
+    result = layout_probes.memory_formats(context(RefusesChannelsLast), (4,))
+    assert result.tried == ["channels_last input (rank 4)", "channels_last module and input (rank 4)"]
+    assert [e.split(":")[0] for e in result.errors] == result.tried
+
+
+class StatelessEvalOffOnChannelsLast(nn.BatchNorm2d):
+    """No running statistics; the eval output is off by 1 on a channels_last input only."""
+
+    def __init__(self, num_features: int, **kwargs: object) -> None:
+        super().__init__(num_features, track_running_stats=False, **kwargs)  # type: ignore[arg-type]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return y + 1 if not self.training and not x.is_contiguous() else y
+
+
+def test_outputs_are_compared_after_running_statistics_the_class_does_not_have() -> None:
+    result = layout_probes.memory_formats(context(StatelessEvalOffOnChannelsLast), (4,))
+    assert [e.split(" differs")[0] for e in result.errors] == [
+        "channels_last input (rank 4): eval output", "channels_last module and input (rank 4): eval output"]
