@@ -17,7 +17,7 @@ from torch import nn
 from bnconform.checks import affine, basics, dtypes, gradients, inputs, layouts, modes, normalization, output, sequences
 from bnconform.checks import running as running_checks
 from bnconform.spec import load_spec
-from tests._contexts import context
+from tests._contexts import context, measured
 
 
 class OddInitialMean(nn.BatchNorm1d):
@@ -180,10 +180,8 @@ def test_axes_are_compared_by_value_not_identity() -> None:
     from bnconform.probes import statistics
 
     ctx = context(nn.BatchNorm2d)
-    normalization.structures(ctx)  # measured, then replaced by rebuilt copies
-    for key, (kind, value) in list(ctx._cache.items()):
-        if key[0] is statistics.structure and kind == "ok":
-            ctx._cache[key] = (kind, dataclasses.replace(value, axes=tuple(list(value.axes))))
+    for value in normalization.structures(ctx):  # measured, then replaced by rebuilt copies
+        measured(ctx, statistics.structure, value.rank, value=dataclasses.replace(value, axes=tuple(list(value.axes))))
     assert normalization.reduction_axes(ctx).status == "passed"
     assert normalization.unmeasurable(ctx) == ""
 
@@ -239,7 +237,7 @@ def test_modes_are_compared_by_value_not_identity() -> None:
     obs = ctx.probe(mode_probes.modes)
     runs = (obs.train_grad, obs.train_no_grad, obs.eval_grad, obs.eval_no_grad)
     rebuilt = mode_probes.ModeObservation(*(dataclasses.replace(run, uses="".join(list(run.uses))) for run in runs))
-    ctx._cache[(mode_probes.modes, ())] = ("ok", rebuilt)
+    measured(ctx, mode_probes.modes, value=rebuilt)
     assert rebuilt.eval_grad.uses is not obs.eval_grad.uses
     assert modes.mode_follows_grad(ctx).status == "passed"
 
@@ -333,7 +331,7 @@ def test_wrong_values_at_the_base_scale_are_reported_even_where_torch_fails_too(
     for scale, reported in ((dtype_probes.BASE, True), (dtype_probes.SWEEP[1], False)):
         ctx = context(nn.BatchNorm1d)
         outcome = dtype_probes.Outcome(dtype_probes.Case("cpu", *half, scale), errors=["wrong values"], torch_ok=False)
-        ctx._cache[(dtype_probes.dtype_support, ("cpu",))] = ("ok", [outcome])
+        measured(ctx, dtype_probes.dtype_support, "cpu", value=[outcome])
         verdict = dtypes.dtype_support(ctx)
         assert (verdict.status == "failed") is reported, verdict
         if reported:
@@ -368,9 +366,9 @@ def test_a_gradgradcheck_failure_shows_a_gradgradcheck_repro() -> None:
 
     ctx = context(nn.BatchNorm1d, profile="thorough")
     for train, mode in ((True, "train"), (False, "eval")):
-        ctx._cache[(gradcheck_probes.directional, (train,))] = ("ok", gradcheck_probes.GradCheck(mode, {}))
+        measured(ctx, gradcheck_probes.directional, train, value=gradcheck_probes.GradCheck(mode, {}))
     full = gradcheck_probes.FullGradCheck({"train": "", "eval": ""}, {"train": "second derivative wrong", "eval": ""})
-    ctx._cache[(gradcheck_probes.full_gradcheck, ())] = ("ok", full)
+    measured(ctx, gradcheck_probes.full_gradcheck, value=full)
     verdict = dtypes.gradcheck(ctx)
     assert verdict.message.startswith("gradgradcheck fails (train: second derivative wrong)"), verdict
     assert "gradgradcheck(" in verdict.repro and "gradcheck(" not in verdict.repro.replace("gradgradcheck(", "")
@@ -496,9 +494,9 @@ def test_affine_apply_allows_a_hundred_times_the_exact_tolerance(factor: float, 
     from bnconform.probes import model, precision
 
     ctx = context(nn.BatchNorm1d)
-    ctx._cache[(precision.working_dtype, ())] = ("ok", torch.float64)
+    measured(ctx, precision.working_dtype, value=torch.float64)
     error = model.EXACT_TOL[torch.float64] * 100 * factor
-    ctx._cache[(model.affine, ())] = ("ok", model.AffineObservation(error, "", [1.0] * 5, [0.0] * 5))
+    measured(ctx, model.affine, value=model.AffineObservation(error, "", [1.0] * 5, [0.0] * 5))
     assert affine.affine_apply(ctx).status == status
 
 
@@ -555,9 +553,9 @@ def test_an_output_scaled_explanation_is_compared_by_value() -> None:
     from bnconform.probes import model, precision
 
     ctx = context(nn.BatchNorm1d)
-    ctx._cache[(precision.working_dtype, ())] = ("ok", torch.float64)
+    measured(ctx, precision.working_dtype, value=torch.float64)
     rebuilt = "".join(list(model.OUTPUT_SCALED))  # as decoded from a worker's JSON: equal, not identical
-    ctx._cache[(model.affine, ())] = ("ok", model.AffineObservation(0.5, rebuilt, [1.0] * 5, [0.0] * 5))
+    measured(ctx, model.affine, value=model.AffineObservation(0.5, rebuilt, [1.0] * 5, [0.0] * 5))
     assert affine.affine_apply(ctx).status == "passed"
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from bnconform.checks import devices as device_checks
 from bnconform.probes import devices as device_probes
-from tests._contexts import context
+from tests._contexts import context, measured
 
 CPU_PROBLEM = ".half(): running_mean stays torch.float32"
 CUDA_PROBLEM = ".to('cuda'): running_var stays on cpu"
@@ -27,15 +27,15 @@ def cuda_ctx(monkeypatch: pytest.MonkeyPatch):
 
 
 def measured_transfers(ctx, cpu: list[str], cuda: list[str]) -> None:
-    ctx._cache[(device_probes.dtype_transfer, ())] = ("ok", device_probes.Transfer(cpu, [".half()"]))
-    ctx._cache[(device_probes.cuda_transfer, ())] = ("ok", device_probes.Transfer(cuda, [".to('cuda')"]))
+    measured(ctx, device_probes.dtype_transfer, value=device_probes.Transfer(cpu, [".half()"]))
+    measured(ctx, device_probes.cuda_transfer, value=device_probes.Transfer(cuda, [".to('cuda')"]))
 
 
 def measured_parity(ctx, ratio: float) -> None:
     for dtype in (torch.float32, torch.float64):
         parity = device_probes.Parity({"train output": ratio}, {"train output": ratio * 1e-6},
                                       {"train output": 1e-6})
-        ctx._cache[(device_probes.cuda_parity, (dtype,))] = ("ok", parity)
+        measured(ctx, device_probes.cuda_parity, dtype, value=parity)
 
 
 @pytest.mark.parametrize(("count", "suffix"), [(1, ""), (2, " (and 1 more)"), (3, " (and 2 more)")],
@@ -96,7 +96,7 @@ def test_a_cuda_parity_failure_message_names_at_most_four_quantities(cuda_ctx) -
     names = [f"q{i}" for i in range(3)]
     for dtype in (torch.float32, torch.float64):
         parity = device_probes.Parity(dict.fromkeys(names, 2.0), dict.fromkeys(names, 2.0), dict.fromkeys(names, 1.0))
-        cuda_ctx._cache[(device_probes.cuda_parity, (dtype,))] = ("ok", parity)
+        measured(cuda_ctx, device_probes.cuda_parity, dtype, value=parity)
     verdict = device_checks.device_parity(cuda_ctx)
     assert verdict.message.count("error 2 > allowed 1") == 4
     assert verdict.observed.count("error 2 > allowed 1") == 6

@@ -15,7 +15,7 @@ from bnconform.probes import basics, explained, statistics
 from bnconform.probes import layouts as layout_probes
 from bnconform.probes import modes as mode_probes
 from bnconform.spec import load_spec
-from tests._contexts import context
+from tests._contexts import context, measured, probe_failed
 
 
 class BatchNormEps1e2(nn.BatchNorm1d):
@@ -47,13 +47,13 @@ def test_axes_equal_to_the_spec_s_explain_nothing_whatever_tuple_holds_them() ->
     ctx = context(nn.BatchNorm2d)
     for rank in ctx.probe(basics.rank_support).accepted:
         value = ctx.probe(statistics.structure, rank)
-        ctx._cache[(statistics.structure, (rank,))] = ("ok", dataclasses.replace(value, axes=tuple(list(value.axes))))
+        measured(ctx, statistics.structure, rank, value=dataclasses.replace(value, axes=tuple(list(value.axes))))
     assert explained.explained_behaviour(ctx) == (ctx.behaviour(), ())
 
 
 def test_a_probe_that_cannot_run_explains_nothing() -> None:
     ctx = context(nn.BatchNorm1d)
-    ctx._cache[(statistics.structure, (ctx.primary_rank,))] = ("error", UserCodeError("a forward", "boom"))
+    probe_failed(ctx, statistics.structure, ctx.primary_rank, error=UserCodeError("a forward", "boom"))
     assert explained.explained_behaviour(ctx) == (ctx.behaviour(), ())
 
 
