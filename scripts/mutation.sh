@@ -51,7 +51,7 @@ TOML
 # The fork server (scripts/mutation_runner.py): torch imported once, each mutant's covering tests
 # chosen by line coverage measured on the unmutated module.
 key="$( (git -C "$root" rev-parse HEAD:bnconform HEAD:tests; echo "$tests") | sha1sum | cut -c1-16)"
-MUTATION_COVERAGE_CACHE="$out/coverage-$key.json" \
+MUTATION_COVERAGE_CACHE="$out/coverage-$key.json" MUTATION_HISTORY="$out" \
     "$python" scripts/mutation_runner.py serve "$module" $tests > "$out/$name.runner.log" 2>&1 &
 runner=$!
 trap 'kill $runner 2>/dev/null; rm -rf "$work"' EXIT
