@@ -65,6 +65,7 @@ def serve(module: str, test_args: list[str]) -> None:
     while True:
         connection, _ = server.accept()
         with connection:
+            started = time.perf_counter()
             mutated = (root / module).read_text().splitlines()
             changed = {line for edited in changed_lines(original, mutated) for line in statements(edited)}
             tests = killers_first(select_tests(changed, lines, at_import, every_test), killers)
@@ -86,6 +87,8 @@ def serve(module: str, test_args: list[str]) -> None:
                 connection.sendall(json.dumps(report).encode())
             except OSError:
                 pass  # the client timed out and is gone
+            # One line per mutant in the runner log: where a module's hours go.
+            print(json.dumps({**report, "seconds": round(time.perf_counter() - started, 1)}), flush=True)
 
 
 def equivalent_by_rule(original: str, mutated: str) -> bool:
