@@ -209,3 +209,12 @@ def test_the_crash_that_killed_the_worker_is_the_check_s_finding_with_its_last_w
 def test_without_a_result_or_crash_from_a_worker_the_check_runs(ctx, fresh_session) -> None:
     assert runner.resumed(ctx, spec("x"), set()) is None
     assert runner.execute(ctx, spec("x"), set()).status == Status.PASSED
+
+
+@pytest.mark.parametrize("checking", ["affine-apply", "eps-default"])
+def test_a_crash_names_the_check_it_happened_in_whichever_code_sorts_first(ctx, checking: str) -> None:
+    """The culprit ("forward-failed") sorts after these codes: "named unless it is the culprit
+    itself" is an identity, not an ordering."""
+    error = UserCodeError("train-mode forward", "ValueError", "raised")
+    (finding,) = runner.crashed(ctx, spec(checking), error, set()).findings
+    assert finding.message == f"{error} (while checking {checking})"
