@@ -3,6 +3,8 @@ known place: which gradient is named, in which mode, with which step and toleran
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from torch import nn
@@ -78,3 +80,8 @@ def test_full_gradcheck_sees_a_wrong_input_gradient_in_both_modes() -> None:
     full = gradcheck.full_gradcheck(context(InputGradientDoubled, profile="thorough"))
     assert "GradcheckError" in full.gradcheck["train"]
     assert "GradcheckError" in full.gradcheck["eval"]
+
+
+def test_full_gradcheck_of_a_class_without_affine_parameters_checks_the_input_alone() -> None:
+    full = gradcheck.full_gradcheck(context(functools.partial(nn.BatchNorm1d, affine=False), profile="thorough"))
+    assert full == gradcheck.FullGradCheck({"train": "", "eval": ""}, {"train": "", "eval": ""})
