@@ -17,10 +17,6 @@ from bnconform.spec import Spec
 
 T = TypeVar("T")
 
-# Kept for callers that recognise it; guarded no longer produces it (the supervisor kills a
-# hung worker instead, and a call that killed one fails fast in the replacement).
-HUNG_EARLIER = "not run: the implementation hung earlier"
-
 
 @dataclass(frozen=True)
 class RunSettings:

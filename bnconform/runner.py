@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from bnconform import progress
 from bnconform.construct import Unsupported
-from bnconform.context import HUNG_EARLIER, RunContext
+from bnconform.context import RunContext
 from bnconform.errors import UserCodeError
 from bnconform.findings import CheckResult, Finding, Status
 from bnconform.registry import CheckSpec, Verdict, all_checks
@@ -187,11 +187,8 @@ def crashed(ctx: RunContext, spec: CheckSpec, error: UserCodeError, waived: set[
 
 
 def culprit(error: UserCodeError) -> str:
-    """construct-failed only when a constructor itself failed; a constructor call skipped
-    because a forward hung earlier is the forward's fault, not the constructor's."""
-    if error.what.startswith("construct") and error.detail != HUNG_EARLIER:
-        return "construct-failed"
-    return "forward-failed"
+    """construct-failed when a constructor call failed, forward-failed for every other call."""
+    return "construct-failed" if error.what.startswith("construct") else "forward-failed"
 
 
 def crash_repro(ctx: RunContext, error: UserCodeError) -> str:

@@ -12,7 +12,6 @@ from torch import nn
 
 from bnconform import runner
 from bnconform.construct import Unsupported
-from bnconform.context import HUNG_EARLIER
 from bnconform.errors import UserCodeError
 from bnconform.findings import CheckResult, Severity, Status
 from bnconform.probes import impact as impact_probes
@@ -174,9 +173,8 @@ def test_each_kind_of_crash_says_what_was_seen(ctx, kind: str, expected: str, ob
     assert ("print('finite:', torch.isfinite(y).all())" in finding.repro) is (kind == "nan")
 
 
-def test_a_constructor_that_fails_is_construct_failed_unless_a_hang_earlier_stopped_it(ctx) -> None:
+def test_a_failed_constructor_call_is_construct_failed_and_any_other_call_forward_failed(ctx) -> None:
     assert runner.culprit(UserCodeError("constructing BatchNorm(3)", "TypeError")) == "construct-failed"
-    assert runner.culprit(UserCodeError("constructing BatchNorm(3)", HUNG_EARLIER)) == "forward-failed"
     assert runner.culprit(UserCodeError("train-mode forward", "TypeError")) == "forward-failed"
     outcome = runner.crashed(ctx, spec("running-stats-missing"), UserCodeError("constructing X", "TypeError"), set())
     assert outcome.findings[0].code == "construct-failed"
@@ -218,3 +216,10 @@ def test_a_crash_names_the_check_it_happened_in_whichever_code_sorts_first(ctx, 
     error = UserCodeError("train-mode forward", "ValueError", "raised")
     (finding,) = runner.crashed(ctx, spec(checking), error, set()).findings
     assert finding.message == f"{error} (while checking {checking})"
+
+
+@pytest.mark.parametrize("detail", ["the process ended with signal SIGSEGV", "oops: a lowercase exception class",
+                                    "AssertionError: channels"], ids=["process-ended", "lowercase-class", "assertion"])
+def test_a_constructor_that_killed_its_worker_is_construct_failed(detail: str) -> None:
+    """The call decides the culprit, never the words of its error."""
+    assert runner.culprit(UserCodeError("constructing BatchNorm(3)", detail, "crashed")) == "construct-failed"
