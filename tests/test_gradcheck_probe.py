@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from bnconform.probes import gradcheck
+from bnconform.probes.basics import found_tensors
 from tests._contexts import context
 from tests.fixtures.float32_inside import Float32BatchNorm
 
@@ -85,3 +86,26 @@ def test_full_gradcheck_sees_a_wrong_input_gradient_in_both_modes() -> None:
 def test_full_gradcheck_of_a_class_without_affine_parameters_checks_the_input_alone() -> None:
     full = gradcheck.full_gradcheck(context(functools.partial(nn.BatchNorm1d, affine=False), profile="thorough"))
     assert full == gradcheck.FullGradCheck({"train": "", "eval": ""}, {"train": "", "eval": ""})
+
+
+class DetachedBufferAffine(nn.BatchNorm1d):
+    """Affine weight and bias held as buffers and applied detached (a frozen layer's style): not
+    parameters, so no gradient of theirs is checked."""
+
+    def __init__(self, num_features: int, **kwargs) -> None:
+        super().__init__(num_features, affine=False, **kwargs)
+        del self.weight, self.bias  # affine=False registered them as None parameters
+        self.register_buffer("weight", torch.full((num_features,), 1.5))
+        self.register_buffer("bias", torch.full((num_features,), 0.25))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        return super().forward(x) * self.weight.detach().view(shape) + self.bias.detach().view(shape)
+
+
+def test_full_gradcheck_differentiates_parameters_only_never_buffers() -> None:
+    ctx = context(DetachedBufferAffine, profile="thorough")
+    found = ctx.probe(found_tensors)
+    assert (found.kind("weight"), found.kind("bias")) == ("buffer", "buffer")
+    passed = {"train": "", "eval": ""}
+    assert gradcheck.full_gradcheck(ctx) == gradcheck.FullGradCheck(passed, passed)
