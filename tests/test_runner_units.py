@@ -223,3 +223,10 @@ def test_a_crash_names_the_check_it_happened_in_whichever_code_sorts_first(ctx, 
 def test_a_constructor_that_killed_its_worker_is_construct_failed(detail: str) -> None:
     """The call decides the culprit, never the words of its error."""
     assert runner.culprit(UserCodeError("constructing BatchNorm(3)", detail, "crashed")) == "construct-failed"
+
+
+@pytest.mark.parametrize("status", [Status.FAILED, Status.SKIPPED, Status.ERRORED, Status.PASSED])
+def test_only_a_blocked_result_is_followed_to_its_root(status: Status) -> None:
+    """A check that ran and whose own reason happens to read "blocked by ..." is a root itself."""
+    done = {"a": result("a", status, "blocked by b"), "b": result("b", Status.FAILED)}
+    assert runner.root_cause("a", done) == "a"
