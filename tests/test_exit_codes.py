@@ -82,12 +82,17 @@ def test_closed_stdout_ends_quietly_with_the_verdicts_code(in_tmp) -> None:
 def test_ctrl_c_is_130(in_tmp) -> None:
     (in_tmp / "sleeper.py").write_text(SLEEPER)
     child = process("check", "sleeper.py:Sleeps2d", "--timeout", "120", cwd=in_tmp)
-    deadline = time.monotonic() + 120
-    while not (in_tmp / "in-forward").exists():
-        assert child.poll() is None and time.monotonic() < deadline, child.stderr.read()
-        time.sleep(0.05)
-    child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 120
+        while not (in_tmp / "in-forward").exists():
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read()
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:  # failed above: leave no process for the tests after this one
+            child.kill()
+            child.communicate()
     assert child.returncode == 130, err
     assert err.strip().splitlines()[-1] == "bnconform: interrupted"
     assert "Traceback" not in err
