@@ -13,10 +13,7 @@ from bnconform.errors import UserCodeError
 from bnconform.probes import common
 from bnconform.probes.basics import found_tensors
 from tests._contexts import context
-
-
-class Refuses(torch.Tensor):
-    """A tensor subclass: bnconform must never call its methods."""
+from tests.fixtures.hostile_state import Refuses  # every torch operation on it raises
 
 
 def test_relative_error_is_the_largest_difference_over_the_largest_expected_value() -> None:
