@@ -123,14 +123,16 @@ def gradients(ctx: RunContext, explained: bool = False) -> GradObservation:
     params = {role: prep.discovery.get(prep.module, role) for role in ("weight", "bias")}
     ctx.guarded("train-mode backward", step)
     xr = x.detach().double().cpu().requires_grad_(True)
-    w = per_channel(GAMMA, ctx.channels).requires_grad_(True)
-    b = per_channel(BETA, ctx.channels).requires_grad_(True)
+    # Roles prepare could not find were not set: the class runs with its own (identity at init).
+    gamma, beta = (GAMMA if prep.discovery.has("weight") else [1.0]), (BETA if prep.discovery.has("bias") else [0.0])
+    w = per_channel(gamma, ctx.channels).requires_grad_(True)
+    b = per_channel(beta, ctx.channels).requires_grad_(True)
     y_ref, _ = train_forward(behaviour, xr, None, w, b)
     (y_ref * upstream).sum().backward()
     errors = {"input": grad_error(x.grad, xr.grad)}
     for role, ref in (("weight", w.grad), ("bias", b.grad)):
         t = params[role]
-        if prep.discovery.kind(role) == "parameter" and type(t) in PLAIN_TENSORS:
+        if prep.discovery.has(role) and prep.discovery.kind(role) == "parameter" and type(t) in PLAIN_TENSORS:
             errors[role] = grad_error(readable(t.grad), ref)
     return GradObservation(errors, 1e-6 if tolerance_dtype(ctx) == torch.float64 else 1e-3)
 
