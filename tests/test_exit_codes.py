@@ -81,7 +81,10 @@ def test_closed_stdout_ends_quietly_with_the_verdicts_code(in_tmp) -> None:
 
 def test_ctrl_c_is_130(in_tmp) -> None:
     (in_tmp / "sleeper.py").write_text(SLEEPER)
-    child = process("check", "sleeper.py:Sleeps2d", "--timeout", "120", cwd=in_tmp)
+    # As from a terminal: a test run started in the background (`cmd &`, nohup) ignores SIGINT,
+    # and a child inherits that, so Ctrl-C would never reach it.
+    child = process("check", "sleeper.py:Sleeps2d", "--timeout", "120", cwd=in_tmp,
+                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not (in_tmp / "in-forward").exists():
