@@ -1,7 +1,9 @@
 """A class whose gain and shift live in one (2, D) Parameter under other names: no weight or bias
-slot is found, and the gradient check must judge the input's gradient without erroring."""
+slot is found; the gradient check judges the input's gradient, and affine-params names the Parameter."""
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import nn
@@ -36,3 +38,24 @@ def test_the_gradient_check_of_a_packed_affine_class_does_not_error() -> None:
     result = run_check(f"{__name__}:PackedAffineNorm")
     (grad,) = [c for c in result["checks"] if c["id"] == "grad-mismatch"]
     assert grad["status"] == "passed"
+
+
+def test_affine_params_names_the_packed_parameter_instead_of_saying_nothing_is_learnable() -> None:
+    result = run_check(f"{__name__}:PackedAffineNorm")
+    (affine,) = [c for c in result["checks"] if c["id"] == "affine-params"]
+    (finding,) = affine["findings"]
+    assert finding["message"] == "No weight (gamma) or bias (beta) found among the Parameters gain_shift (2, 5)"
+    assert finding["observed"] == "Parameters gain_shift (2, 5); none is a weight or bias"
+    assert finding["severity"] == "warning"
+
+
+
+NoAffine = functools.partial(nn.BatchNorm2d, affine=False)
+
+
+def test_a_class_without_parameters_is_told_nothing_learnable_was_found() -> None:
+    result = run_check(f"{__name__}:NoAffine")
+    (affine,) = [c for c in result["checks"] if c["id"] == "affine-params"]
+    (finding,) = affine["findings"]
+    assert finding["message"] == "No learnable weight (gamma) or bias (beta) found"
+    assert finding["observed"] == "none found"

@@ -34,10 +34,12 @@ def affine_params(ctx: RunContext) -> Verdict:
     found = ctx.probe(basics.found_tensors)
     roles = affine_slots(ctx)
     if not roles:
+        others = ctx.probe(basics.unmapped_parameters)
         return failed(
-            "No learnable weight (gamma) or bias (beta) found",
+            f"No weight (gamma) or bias (beta) found among the Parameters {', '.join(others)}" if others
+            else "No learnable weight (gamma) or bias (beta) found",
             expected="weight and bias Parameters of shape (C,)",
-            observed="none found",
+            observed=f"Parameters {', '.join(others)}; none is a weight or bias" if others else "none found",
             severity=Severity.WARNING,
             repro=snippet(ctx, ["print(dict(bn.named_parameters()))"]),
         )

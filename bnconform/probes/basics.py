@@ -41,6 +41,15 @@ def found_tensors(ctx: RunContext) -> Discovery:
     return merge(found, by_behaviour)
 
 
+def unmapped_parameters(ctx: RunContext) -> tuple[str, ...]:
+    """The module's Parameters mapped to no role, as "name (shape)": a class may pack gamma and
+    beta into one tensor, so "no weight or bias found" must not read as "nothing learnable"."""
+    module = ctx.build()
+    mapped = {slot.name for slot in ctx.probe(found_tensors).slots.values()}
+    return ctx.guarded("listing the module's parameters", lambda: tuple(
+        f"{name} {tuple(parameter.shape)}" for name, parameter in module.named_parameters() if name not in mapped))
+
+
 def merge(by_name: Discovery, by_behaviour: Discovery) -> Discovery:
     slots = dict(by_behaviour.slots)
     slots.update(by_name.slots)
