@@ -206,12 +206,43 @@ def fingerprint(ctx: RunContext) -> dict[str, Any]:
             {"key": r.key, "label": r.label, "expected": r.expected, "observed": r.observed, "verdict": r.verdict}
             for r in rows
         ],
-        "closest_spec": closest_spec(ctx.spec, observed, layout_matched=_layout_matched(rows)),
+        "closest_spec": closest_spec(ctx.spec, observed, layout_seen(ctx)),
     }
 
 
-def _layout_matched(rows: list[Row]) -> bool:
-    return any(r.key == "reduction-axes" and r.verdict == "matches" for r in rows)
+@dataclass(frozen=True)
+class LayoutSeen:
+    """The ranks the class accepted and the axes it reduced over, to compare with each spec's own:
+    a per-sample class is not "like the pytorch spec except its counter"."""
+
+    rank: int
+    channel_axis: int  # the checked spec's: inputs were laid out for it
+    tried: tuple[int, ...]
+    accepted: tuple[int, ...] | None = None  # None: not measured
+    structure: statistics.Structure | None = None  # its axes None: no reduction explains the output
+
+    def compare(self, spec: Spec) -> tuple[list[str], list[str]]:
+        """(what differs from the spec, what could not be compared with it)."""
+        from bnconform.checks.basics import missing_ranks
+
+        differs, uncompared = [], []
+        axes = None if self.structure is None else self.structure.axes
+        if self.structure is not None and (axes is None or axes != spec.reduction_axes.get(self.rank)):
+            differs.append("reduction-axes")
+        if self.accepted is None:
+            uncompared.append("input-rank-unsupported")
+        elif spec.channel_axis != self.channel_axis:  # ranks were tried laid out for the checked spec only
+            uncompared.append("input-rank-unsupported")
+        elif missing_ranks(self.accepted, self.tried, spec.rank_groups):
+            differs.append("input-rank-unsupported")
+        return differs, uncompared
+
+
+def layout_seen(ctx: RunContext) -> LayoutSeen:
+    support = cached(ctx, basics.rank_support)
+    return LayoutSeen(ctx.primary_rank, ctx.spec.channel_axis, tuple(ctx.ranks),
+                      None if support is None else tuple(support.accepted),
+                      cached(ctx, statistics.structure, ctx.primary_rank))
 
 
 def layout_rows(ctx: RunContext) -> list[Row]:
@@ -242,27 +273,27 @@ def layout_rows(ctx: RunContext) -> list[Row]:
 MIN_OBSERVED = 6  # below this, "closest spec" would be a guess
 
 
-def closest_spec(current: Spec, observed: dict[str, str], layout_matched: bool = False) -> dict[str, Any]:
+def closest_spec(current: Spec, observed: dict[str, str], layout: LayoutSeen | None = None) -> dict[str, Any]:
     """The shipped spec with the fewest differing observed behaviours (current spec wins ties).
 
-    When the statistics reduce around the checked spec's channel axis, a spec with the other
-    channel axis differs in layout too, and says so ("reduction-axes"): a channels-first class
-    does not behave like a channels-last spec, however alike their momentum and estimators.
+    The layout counts first, compared with each spec's own axes and rank groups: a class reducing
+    around the checked spec's channel axis differs from a spec with the other channel axis, however
+    alike their momentum and estimators, and one that reduces per sample differs from them all.
     """
     if sum(v != UNKNOWN for v in observed.values()) < MIN_OBSERVED:
         return {"name": None, "differences": [], "reason": "too little of the behaviour could be observed"}
-    best: tuple[int, str, list[str]] | None = None
+    best: tuple[tuple[int, int], str, list[str], list[str]] | None = None
     for spec in sorted(load_builtin_specs(), key=lambda s: s.name != current.name):
         expected = expected_values(spec)
+        differences, uncompared = ([], []) if layout is None else layout.compare(spec)
         # a behaviour the spec has no use for (a batch variance estimator under frozen statistics)
         # but the class was seen to have is a difference too, or the least specific spec would win
-        differences = [k for k, v in observed.items() if v != UNKNOWN and (
+        differences += [k for k, v in observed.items() if v != UNKNOWN and (
             not same(expected[k], v) if k in expected else v != NOT_APPLICABLE)]
-        if layout_matched and spec.channel_axis != current.channel_axis:
-            differences.insert(0, "reduction-axes")
-        if best is None or len(differences) < best[0]:
-            best = (len(differences), spec.name, differences)
+        rank = (len(differences), len(uncompared))  # on a tie, the spec compared on more wins
+        if best is None or rank < best[0]:
+            best = (rank, spec.name, differences, uncompared)
     assert best is not None
     winner = next(s for s in load_builtin_specs() if s.name == best[1])
-    unobserved = [k for k in expected_values(winner) if observed.get(k, UNKNOWN) == UNKNOWN]
+    unobserved = best[3] + [k for k in expected_values(winner) if observed.get(k, UNKNOWN) == UNKNOWN]
     return {"name": best[1], "differences": best[2], "unobserved": unobserved}
