@@ -85,7 +85,7 @@ def test_checks_run_verdicts_junit_reports_and_no_warnings(pytester: pytest.Pyte
     # A consequence (caused_by set) is xfailed under its failing cause, not a second failure.
     erring = {c["id"] for c in report["checks"] if any(f["severity"] == "error" and not f["waived"]
                                                        and not f.get("caused_by") for f in c["findings"])}
-    assert failed == erring and {"momentum-inverted", "input-rank-unsupported"} <= failed
+    assert failed == erring and {"momentum-inverted", "dtype-support"} <= failed
     assert outcomes["failed"] == len(failed)
     xfailed = [line for line in result.stdout.lines if line.startswith("XFAIL ")]
     assert outcomes["xfailed"] == len(xfailed) and "waived: running-stats-shape: 2-D inputs unused" in xfailed[0]
