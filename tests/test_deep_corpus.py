@@ -7,6 +7,8 @@ cleanly without one (they really run device-parity/device-transfer on it).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -114,3 +116,17 @@ def test_the_dtype_repro_shows_an_overflowing_running_variance() -> None:
     namespace: dict[str, Any] = {}
     exec(compile(finding["repro"], "<repro>", "exec"), namespace)  # noqa: S102 - our own snippet
     assert not bool(torch.isfinite(namespace["bn"].moving_var).all())
+
+
+def test_the_state_dict_repro_shows_the_lost_affine_tensors() -> None:
+    """Plain-attribute gamma/beta are not saved: the probe trains with non-default gamma and beta,
+    so the repro must set them too or it prints 'same eval output: True' under a failure."""
+    from bnconform.api import run_check
+
+    result = run_check("tests.corpus.affine_params_plain:BatchNorm")
+    finding = next(f for f in result["findings"] if f["code"] == "state-dict")
+    assert "does not round-trip" in finding["message"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(finding["repro"], "<repro>", "exec"), {})  # noqa: S102 - our own snippet
+    assert printed.getvalue() == "same eval output: False\n"

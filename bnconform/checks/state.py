@@ -6,10 +6,11 @@ from typing import Any
 
 from bnconform.context import RunContext
 from bnconform.findings import Severity
-from bnconform.probes import model
+from bnconform.probes import basics, model
+from bnconform.probes.common import BETA, GAMMA
 from bnconform.probes.model import StateDictObservation
 from bnconform.registry import Verdict, check, failed, passed
-from bnconform.repro import build_line, snippet
+from bnconform.repro import attr, build_line, snippet
 
 
 @check(
@@ -33,6 +34,7 @@ def state_dict(ctx: RunContext) -> Verdict:
             repro=snippet(
                 ctx,
                 [
+                    *non_default_affine(ctx),
                     "bn.train(); bn(x); bn(x * 2 + 1)",
                     "saved = bn.state_dict()",
                     build_line(ctx),
@@ -54,6 +56,15 @@ def state_dict(ctx: RunContext) -> Verdict:
             ),
         )
     return passed(interop=obs.interop or "ok")
+
+
+def non_default_affine(ctx: RunContext) -> list[str]:
+    """The probe trains with gamma and beta away from ones and zeros, so that an affine tensor the
+    state_dict loses shows in the output; the repro must do the same to show it."""
+    found = ctx.probe(basics.found_tensors)
+    lines = [f"    {attr(ctx, role, role)}.fill_({value})"
+             for role, value in (("weight", GAMMA[0]), ("bias", BETA[0])) if found.has(role)]
+    return ["with torch.no_grad():", *lines] if lines else []
 
 
 STATS = ("running_mean", "running_var")
