@@ -60,9 +60,14 @@ def test_a_running_estimator_deviation_models_only_a_variance_estimator(ctx, tra
     assert deviation == expected
 
 
+def test_weights_exactly_1e_3_apart_are_still_one_weight(ctx) -> None:
+    momentum_measured(ctx, update(0.0, var_weight=0.001))  # |0.001 - 0.0| == 1e-3 exactly in floats
+    assert impact.momentum_weight(ctx) == impact.Deviation(ctx.behaviour().but(new_weight=0.0), "eval")
+
+
 def structure_measured(ctx, **changes) -> None:
     rank = ctx.primary_rank
-    spec_axes = ctx.behaviour().reduction_axes[rank]
+    spec_axes = tuple(list(ctx.behaviour().reduction_axes[rank]))  # equal to the spec's, not the same object
     value = Structure(rank, spec_axes, "biased", "batch", 1.0, 32)
     measured(ctx, statistics.structure, rank, value=dataclasses.replace(value, **changes))
 
@@ -95,6 +100,13 @@ def test_only_a_known_other_estimator_is_a_deviation(ctx, estimator: str, modell
     structure_measured(ctx, estimator=estimator)
     expected = impact.Deviation(ctx.behaviour().but(norm_variance=estimator), "train") if modelled else None
     assert impact.structure_change(ctx) == expected
+
+
+def test_a_biased_estimator_deviates_from_a_spec_that_normalizes_with_the_unbiased_one(ctx, monkeypatch) -> None:
+    unbiased = ctx.behaviour().but(norm_variance="unbiased")
+    monkeypatch.setattr(ctx, "behaviour", lambda: unbiased)
+    structure_measured(ctx, estimator="biased")
+    assert impact.structure_change(ctx) == impact.Deviation(unbiased.but(norm_variance="biased"), "train")
 
 
 def eps_measured(ctx, default_value: float, default_placement: str) -> None:
@@ -154,6 +166,21 @@ def test_an_eval_deviation_is_measured_after_the_training_steps(ctx) -> None:
     assert impact.replay(ctx, dataclasses.replace(momentum, where="train")) == 0.0
     cost = impact.replay(ctx, momentum)
     assert 0.05 < cost < math.inf
+
+
+def test_the_replay_s_inputs_are_fixed(ctx) -> None:
+    """The percentages in reports come from these inputs (means, spreads, salts, steps): pinned."""
+    momentum = impact.Deviation(ctx.behaviour().but(new_weight=0.9), "eval")
+    eps = impact.Deviation(ctx.behaviour().but(eps=0.5), "train")
+    assert impact.replay(ctx, momentum) == pytest.approx(1.20042089, rel=1e-6)
+    assert impact.replay(ctx, eps) == pytest.approx(0.42263818, rel=1e-6)
+
+
+def test_per_sample_axes_are_replayed_without_a_running_update(ctx) -> None:
+    """Per-sample statistics have no per-channel running update: a training deviation tracks none."""
+    behaviour = ctx.behaviour()
+    per_sample = behaviour.but(reduction_axes={**behaviour.reduction_axes, 4: (2, 3)})
+    assert 0.01 < impact.replay(ctx, impact.Deviation(per_sample, "train")) < math.inf
 
 
 def test_a_training_deviation_is_the_largest_training_output_error(ctx) -> None:
