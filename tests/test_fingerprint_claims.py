@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bnconform.api import run_check
-from bnconform.fingerprint import LayoutSeen, closest_spec
+from bnconform.fingerprint import LayoutSeen
 from bnconform.probes.statistics import Structure
 from bnconform.render.common import closest_spec_sentence
 from bnconform.spec import load_builtin_specs
