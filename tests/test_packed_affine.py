@@ -40,10 +40,15 @@ def test_the_gradient_check_of_a_packed_affine_class_does_not_error() -> None:
     assert grad["status"] == "passed"
 
 
-def test_affine_params_names_the_packed_parameter_instead_of_saying_nothing_is_learnable() -> None:
-    result = run_check(f"{__name__}:PackedAffineNorm")
+def affine_params_finding(name: str) -> dict:
+    result = run_check(f"{__name__}:{name}")
     (affine,) = [c for c in result["checks"] if c["id"] == "affine-params"]
     (finding,) = affine["findings"]
+    return finding
+
+
+def test_affine_params_names_the_packed_parameter_instead_of_saying_nothing_is_learnable() -> None:
+    finding = affine_params_finding("PackedAffineNorm")
     assert finding["message"] == "No weight (gamma) or bias (beta) found among the Parameters gain_shift (2, 5)"
     assert finding["observed"] == "Parameters gain_shift (2, 5); none is a weight or bias"
     assert finding["severity"] == "warning"
@@ -54,8 +59,6 @@ NoAffine = functools.partial(nn.BatchNorm2d, affine=False)
 
 
 def test_a_class_without_parameters_is_told_nothing_learnable_was_found() -> None:
-    result = run_check(f"{__name__}:NoAffine")
-    (affine,) = [c for c in result["checks"] if c["id"] == "affine-params"]
-    (finding,) = affine["findings"]
+    finding = affine_params_finding("NoAffine")
     assert finding["message"] == "No learnable weight (gamma) or bias (beta) found"
     assert finding["observed"] == "none found"
