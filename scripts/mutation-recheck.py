@@ -5,7 +5,8 @@ its session mutated it and fails on the mutant (issue 13).
 
 A mutant that survived a session and is killed by a test written since counts as killed in the
 summary ("rechecked") only while this says so. For each entry: a copy of the session's commit
-(build/mutation/<module>.commit) with tests/ from the working tree, the test run unmutated
+(build/mutation/<module>.commit, or the commit of the module's row in docs/mutation-summary.md
+when this checkout has no session of it) with tests/ from the working tree, the test run unmutated
 (it must pass, or the entry proves nothing), `cosmic-ray apply` of the mutant, the test run
 again (it must fail). Prints one line per entry; exits 1 if any entry does not hold.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SESSIONS = ROOT / "build" / "mutation"
 RECHECKED = ROOT / "scripts" / "mutation-rechecked.txt"
+SUMMARY = ROOT / "docs" / "mutation-summary.md"
 
 
 def entries(modules: set[str]) -> list[tuple[str, int, str, int, str]]:
@@ -48,14 +51,24 @@ def passes(copy: Path, test: str) -> bool:
     return run.returncode == 0
 
 
+def session_commit(module: str) -> str:
+    """The commit the module's session mutated: the local session's, else the summary row's."""
+    commit_file = SESSIONS / f"{module.replace('/', '_').replace('.', '_')}.commit"
+    if commit_file.exists():
+        return commit_file.read_text().strip()
+    row = re.search(rf"^\| {re.escape(module)} \|.*\| ([0-9a-f]{{7,40}}), [^|]*\|$",
+                    SUMMARY.read_text() if SUMMARY.exists() else "", re.MULTILINE)
+    return row[1] if row else ""
+
+
 def recheck(cosmic_ray: str, entry: tuple[str, int, str, int, str]) -> str:
     module, line, operator, occurrence, test = entry
-    commit_file = SESSIONS / f"{module.replace('/', '_').replace('.', '_')}.commit"
-    if not commit_file.exists():
-        return "no session here"
+    commit = session_commit(module)
+    if not commit:
+        return "no session here or in the summary"
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp)
-        copy_at(commit_file.read_text().strip(), copy)
+        copy_at(commit, copy)
         if not passes(copy, test):
             return "the test fails unmutated"
         subprocess.run([cosmic_ray, "apply", module, operator, str(occurrence)], cwd=copy, check=True,

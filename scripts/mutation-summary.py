@@ -9,7 +9,8 @@ listed as "not yet run". Surviving mutants are listed so the next test has a tar
 
 Sessions live in the ignored build/mutation/, so a checkout holds only the sessions it ran: a
 module measured elsewhere keeps its row (and its survivors) from the summary already written,
-with that session's commit and date, until a local session of the module replaces it.
+with that session's commit and date, until a local session of the module replaces it; its
+survivors recorded since as equivalent or as rechecked move to that column.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import ast
 import datetime
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -51,7 +53,6 @@ class Module:
     pending: int = 0
     by_rule: int = 0  # equivalent by rule: `==` -> `is` on an interned str literal, or inside an annotation
     survivors: list[str] = field(default_factory=list)
-    kept: str = ""  # the row of the summary already written (no local session of this module)
 
     @property
     def score(self) -> str:
@@ -174,19 +175,46 @@ def summarize(cosmic_ray: str, session: Path, equivalent: dict[tuple[str, int, s
     return module
 
 
+ROW = re.compile(r"\| (?P<path>\S+) \| (?P<killed>\d+) \((?P<rechecked>\d+)\) \| (?P<survived>\d+)"
+                 r" \| (?P<equivalent>\d+)(?: \((?P<by_rule>\d+) by rule\))? \| (?P<pending>\d+) \| [^|]*"
+                 r" \| (?P<commit>[0-9a-f]+), (?P<date>[^|]+?) \|$")
+SURVIVOR = re.compile(r"line (?P<line>\d+): (?P<operator>\S+) #(?P<occurrence>\d+)")
+
+
 def previous(path: Path = OUT) -> dict[str, Module]:
-    """Measured modules of the summary already written: their rows and survivors, verbatim."""
+    """Measured modules of the summary already written: their counts, session and survivors."""
     kept: dict[str, Module] = {}
     if not path.exists():
         return kept
     for line in path.read_text().splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if line.startswith("| bnconform/") and len(cells) == 7 and cells[5] != "not yet run":
-            kept[cells[0]] = Module(cells[0], kept=line)
+        if row := ROW.fullmatch(line.strip()):
+            numbers = {k: int(v or 0) for k, v in row.groupdict().items() if k not in ("path", "commit", "date")}
+            kept[row["path"]] = Module(row["path"], row["commit"], row["date"].strip(), **numbers)
         elif line.startswith("- bnconform/") and line[2:].split(" ", 1)[0] in kept:
             module, survivor = line[2:].split(" ", 1)
             kept[module].survivors.append(survivor)
     return kept
+
+
+def reconcile(module: Module, equivalent: dict[tuple[str, int, str, int], str],
+              rechecked: dict[tuple[str, int, str, int], str]) -> Module:
+    """A kept row's survivors recorded since as equivalent, or as killed by a rechecked test,
+    move to that column (the same accounting a local session gets)."""
+    still: list[str] = []
+    for survivor in module.survivors:
+        found = SURVIVOR.match(survivor)
+        key = (module.path, int(found["line"]), found["operator"], int(found["occurrence"])) if found else None
+        if key in equivalent:
+            module.survived -= 1
+            module.equivalent += 1
+        elif key in rechecked:
+            module.survived -= 1
+            module.killed += 1
+            module.rechecked += 1
+        else:
+            still.append(survivor)
+    module.survivors = still
+    return module
 
 
 def render(modules: dict[str, Module], head: str) -> str:
@@ -203,7 +231,8 @@ def render(modules: dict[str, Module], head: str) -> str:
         "evaluates them (`from __future__ import annotations`). Mutants run only the covering tests that",
         "execute a changed line (`scripts/mutation_runner.py`: coverage measured unmutated; a line run",
         "at import runs them all; a mutant the two rules call equivalent is not run). A module without",
-        "a local session keeps its row from the summary already written (measured at its commit).",
+        "a local session keeps its row from the summary already written (measured at its commit;",
+        "its survivors recorded since as equivalent or rechecked move to that column).",
         "Score = killed / (killed + survived); targets: 85% per",
         "module, 95% in checks/ and reference. \"rechecked\": mutants that survived the session and",
         "were killed since by the test named in `scripts/mutation-rechecked.txt` (each verified by",
@@ -216,9 +245,7 @@ def render(modules: dict[str, Module], head: str) -> str:
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for path, m in modules.items():
-        if m.kept:
-            lines.append(m.kept)
-        elif not m.commit:
+        if not m.commit:
             lines.append(f"| {path} | | | | | not yet run | |")
         else:
             rule = f" ({m.by_rule} by rule)" if m.by_rule else ""
@@ -236,9 +263,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--cosmic-ray", default="cosmic-ray", help="the cosmic-ray executable")
     args = parser.parse_args(argv)
     equivalent = equivalents()
-    modules = {path: Module(path) for path in core_modules()} | previous()
+    rechecked = equivalents(RECHECKED)
+    kept = {path: reconcile(m, equivalent, rechecked) for path, m in previous().items()}
+    modules = {path: Module(path) for path in core_modules()} | kept
     for session in sorted(SESSIONS.glob("*.sqlite")):
-        measured = summarize(args.cosmic_ray, session, equivalent, equivalents(RECHECKED))
+        measured = summarize(args.cosmic_ray, session, equivalent, rechecked)
         if measured.path:
             modules[measured.path] = measured
     head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,

@@ -9,10 +9,12 @@ import math
 import pytest
 from torch import nn
 
+from bnconform.context import per_channel
 from bnconform.errors import UserCodeError
 from bnconform.probes import impact, running, statistics
 from bnconform.probes.running import MomentumObservation, Update
 from bnconform.probes.statistics import EpsObservation, Structure
+from bnconform.reference import eval_forward
 from tests._contexts import context, measured, probe_failed
 
 
@@ -187,3 +189,21 @@ def test_a_training_deviation_is_the_largest_training_output_error(ctx) -> None:
     eps = impact.Deviation(ctx.behaviour().but(eps=0.5), "train")
     assert 0.01 < impact.replay(ctx, eps) < 1.0
     assert impact.replay(ctx, dataclasses.replace(eps, where="eval")) > 0.0
+
+
+def test_the_eval_replay_input_spreads_every_channel(ctx, monkeypatch) -> None:
+    """A constant channel would hide an eval deviation that scales the outputs in that channel."""
+    seen = []
+
+    def recording_eval_forward(behaviour, x, state):
+        seen.append(x)
+        return eval_forward(behaviour, x, state)
+
+    monkeypatch.setattr(impact, "eval_forward", recording_eval_forward)
+    impact.replay(ctx, impact.Deviation(ctx.behaviour().but(new_weight=0.9), "eval"))
+    axes = [a for a in range(seen[0].dim()) if a != 1]
+    for x in seen:
+        means = x.mean(dim=axes).tolist()
+        stds = x.std(dim=axes, unbiased=False).tolist()
+        assert means == pytest.approx(per_channel([2.0, -1.0, 1.0], ctx.channels), abs=1e-9)
+        assert stds == pytest.approx([1.0] * ctx.channels, abs=1e-9)
