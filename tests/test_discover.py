@@ -139,3 +139,40 @@ def test_discovery_is_frozen() -> None:
     found = discover(nn.BatchNorm1d(2), 2)
     with pytest.raises(TypeError):
         found.slots["weight"] = found.slots["bias"]  # type: ignore[index]
+
+
+class Rebinding(nn.Module):
+    """Running statistics under odd names, plus attributes a training step rebinds or moves away."""
+
+    def __init__(self, movers: tuple[str, ...]) -> None:
+        super().__init__()
+        self.movers = movers
+        self.register_buffer("aaa", torch.zeros(3))
+        self.register_buffer("bbb", torch.ones(3))
+        self.gone = torch.zeros(3)
+        self.shrinks = torch.zeros(3)
+        self.away = torch.full((3,), 10.0)
+
+    def step(self, mean: torch.Tensor, var: torch.Tensor) -> None:
+        if "aaa" in self.movers:
+            self.aaa += 0.1 * (mean - self.aaa)
+            self.bbb += 0.1 * (var - self.bbb)
+        self.gone = None  # rebound to something that is not a tensor
+        self.shrinks = torch.zeros(2)  # rebound to a tensor of another size
+        self.away = self.away + 1.0  # moves away from both batch statistics
+
+
+MEAN, VAR = torch.full((3,), 5.0), torch.full((3,), 2.0)
+
+
+def test_behaviour_skips_attributes_rebound_to_other_things_and_finds_the_movers() -> None:
+    module = Rebinding(("aaa",))
+    found = discover_by_behaviour(module, 3, lambda: module.step(MEAN, VAR), MEAN, VAR)
+    assert names(found) == {"running_mean": ("aaa", "buffer", "behaviour"),
+                            "running_var": ("bbb", "buffer", "behaviour")}
+
+
+def test_a_tensor_that_moves_away_from_the_batch_statistics_is_no_running_statistic() -> None:
+    module = Rebinding(())
+    found = discover_by_behaviour(module, 3, lambda: module.step(MEAN, VAR), MEAN, VAR)
+    assert names(found) == {}
