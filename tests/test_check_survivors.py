@@ -616,3 +616,16 @@ def test_a_forward_that_raises_leaves_the_working_dtype_as_run(monkeypatch: pyte
 
     monkeypatch.setattr(precision, "forward", raising)
     assert precision.working_dtype(context(nn.BatchNorm1d)) == torch.float64
+
+
+@pytest.mark.parametrize(("passes", "handled", "largest"), [
+    ([("std 10", True), ("std 100", True), ("std 300", False), ("std 1000", True)],
+     "std 10, std 100", "std 100"),
+    ([("std 10", False), ("std 100", True)], "only std 1", "std 1"),
+    ([("std 10", True), ("mean 1000", True)], "std 10, mean 1000", "mean 1000"),
+])
+def test_a_scale_report_names_the_scales_passed_before_the_first_failure(
+        passes: list[tuple[str, bool]], handled: str, largest: str) -> None:
+    """The sweep mixes axes (stds, then a large mean): the sentence lists scales, not "up to" one."""
+    assert dtypes.listed(dtypes.handled_prefix(passes)) == handled
+    assert dtypes.largest(passes) == largest

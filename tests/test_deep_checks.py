@@ -136,8 +136,8 @@ def test_half_variance_is_a_warning_that_names_the_breaking_scale(run_check, see
     result = run_check("tests.fixtures.precision_bn:HalfVariance", seed=seed)
     (found,) = [f for f in result["findings"] if f["code"] == "dtype-support"]
     assert found["severity"] == "warning", found["message"]
-    assert "breaks at input std 300" in found["message"] and "handles up to std 100" in found["message"]
-    assert "torch.nn.BatchNorm up to" in found["message"]
+    assert "breaks at input std 300" in found["message"]
+    assert "; it handles std 10, std 100; torch.nn.BatchNorm handles std 10, std 100, std 300" in found["message"]
     assert found["details"]["scales"]["cpu float16"]["breaks_at"] == "std 300"
     assert not [f for f in result["findings"] if f["severity"] == "error"]
 

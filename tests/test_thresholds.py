@@ -300,6 +300,22 @@ def test_a_wrong_default_momentum_is_not_an_inverted_one() -> None:
     assert momentum.momentum_default(ctx).status == "failed"
 
 
+def test_a_default_kept_from_keras_or_flax_is_named_as_such() -> None:
+    verdict = momentum.momentum_default(context(with_default_momentum(0.99)))
+    assert verdict.status == "failed", verdict
+    assert verdict.message.endswith("(0.99 is how a Keras/Flax/MXNet momentum, the weight of the OLD statistics,"
+                                    " acts when used in PyTorch's formula)")
+
+
+@pytest.mark.parametrize(("observed", "expected", "named"), [
+    (0.99, 0.1, True), (0.5, 0.1, False), (0.5001, 0.1, True), (0.99, 0.5, False), (0.99, 0.4999, True),
+    (0.2, 0.1, False), (0.01, 0.99, False),
+])
+def test_only_a_new_batch_weight_above_half_against_a_spec_below_half_reads_as_an_old_weight(
+        observed: float, expected: float, named: bool) -> None:
+    assert bool(momentum.old_weight_note(observed, expected)) is named
+
+
 def test_the_momentum_checks_are_registered_under_their_codes() -> None:
     from bnconform.registry import get_check
 

@@ -117,7 +117,8 @@ def batch_size_constraint(ctx: RunContext) -> Verdict:
     title="Training on one value per channel behaves as the spec says",
     severity="warning",
     why="With one value per channel the batch variance is 0 (biased) or 0/0 (unbiased): PyTorch raises"
-    " rather than silently normalizing to beta and writing NaN into running_var.",
+    " rather than silently normalizing to beta and writing NaN into running_var. An error, not a"
+    " warning, when the output or the running statistics become NaN/inf.",
     hint="Raise ValueError('Expected more than 1 value per channel when training') when"
     " N * prod(spatial) == 1, as torch.nn.BatchNorm does (or follow your spec's batch_of_one rule).",
     requires=("forward-failed",),

@@ -44,15 +44,22 @@ class ScaleReport:
     handles: str  # the largest scale passed with every smaller one ("std 1" when the sweep's first fails)
     torch_handles: str
     breaks: dtypes.Outcome | None  # the first scale that fails where torch's does not
+    handled: tuple[str, ...] = ()  # the sweep's scales passed before the first failure, in order
+    torch_handled: tuple[str, ...] = ()
 
 
-def largest(passes: list[tuple[str, bool]]) -> str:
-    handled = dtypes.BASE.label
+def handled_prefix(passes: list[tuple[str, bool]]) -> tuple[str, ...]:
+    handled: list[str] = []
     for label, ok in passes:
         if not ok:
             break
-        handled = label
-    return handled
+        handled.append(label)
+    return tuple(handled)
+
+
+def largest(passes: list[tuple[str, bool]]) -> str:
+    handled = handled_prefix(passes)
+    return handled[-1] if handled else dtypes.BASE.label
 
 
 def scale_reports(outcomes: list[dtypes.Outcome]) -> list[ScaleReport]:
@@ -64,16 +71,22 @@ def scale_reports(outcomes: list[dtypes.Outcome]) -> list[ScaleReport]:
     reports = []
     for (device, pair), swept in pairs.items():
         breaks = next((o for o in swept if o.errors and o.torch_ok), None)
-        reports.append(ScaleReport(
-            f"{device} {pair}", largest([(o.case.scale.label, not o.errors) for o in swept]),
-            largest([(o.case.scale.label, o.torch_ok) for o in swept]), breaks))
+        own = [(o.case.scale.label, not o.errors) for o in swept]
+        torch_passes = [(o.case.scale.label, o.torch_ok) for o in swept]
+        reports.append(ScaleReport(f"{device} {pair}", largest(own), largest(torch_passes), breaks,
+                                   handled_prefix(own), handled_prefix(torch_passes)))
     return reports
 
 
 def scale_sentence(report: ScaleReport) -> str:
     assert report.breaks is not None
+    # The sweep is not one axis (stds, then a large mean): name the scales, not "up to" one of them.
     return (f"{report.pair} breaks at input {report.breaks.case.scale.label} ({report.breaks.errors[0]}); "
-            f"it handles up to {report.handles}, torch.nn.BatchNorm up to {report.torch_handles}")
+            f"it handles {listed(report.handled)}; torch.nn.BatchNorm handles {listed(report.torch_handled)}")
+
+
+def listed(scales: tuple[str, ...]) -> str:
+    return ", ".join(scales) or f"only {dtypes.BASE.label}"
 
 
 @check(

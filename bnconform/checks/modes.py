@@ -83,7 +83,7 @@ def eval_uses_batch_stats(ctx: RunContext) -> Verdict:
     if uses == "other":
         return skipped("the eval output matches neither batch nor running statistics")
     return failed(
-        f"Eval mode (under torch.no_grad()) normalizes with {uses} statistics",
+        f"Eval mode normalizes with {uses} statistics (measured under torch.no_grad(), as inference runs)",
         expected=f"{ctx.spec.eval_uses} statistics",
         observed=f"{uses} statistics",
         repro=eval_repro(ctx),

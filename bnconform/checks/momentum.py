@@ -150,12 +150,22 @@ def momentum_default(ctx: RunContext) -> Verdict:
     if close(observed, expected) or close(observed, 1 - expected):
         return passed(default=observed)
     return failed(
-        f"Default construction gives the new batch weight {fmt(observed)}; the spec's default gives {fmt(expected)}",
+        f"Default construction gives the new batch weight {fmt(observed)}; the spec's default gives {fmt(expected)}"
+        + old_weight_note(observed, expected),
         expected=f"new-batch weight {fmt(expected)}"
         f" (momentum {ctx.spec.momentum_default:g}, {ctx.spec.momentum_convention})",
         observed=f"new-batch weight {fmt(observed)}",
         repro=momentum_repro(ctx),
     )
+
+
+def old_weight_note(observed: float, expected: float) -> str:
+    """A default that gives most of the weight to the new batch where the spec gives most to the old
+    statistics: the shape of a Keras/Flax/MXNet default kept in a PyTorch-style formula."""
+    if observed > 0.5 > expected:
+        return (f" ({fmt(observed)} is how a Keras/Flax/MXNet momentum, the weight of the OLD statistics,"
+                " acts when used in PyTorch's formula)")
+    return ""
 
 
 @check(

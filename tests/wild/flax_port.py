@@ -37,3 +37,35 @@ class FlaxBatchNorm(nn.Module):
                 self.var.copy_(self.momentum * self.var + (1 - self.momentum) * var)
         y = (xf - mean) * torch.rsqrt(var + self.epsilon)
         return (y * self.scale + self.bias).to(x.dtype)
+
+
+class FlaxDefaultInTorchFormula(nn.Module):
+    """A port that moved to channels-first and PyTorch's update formula (momentum weighs the new
+    batch) but kept Flax's default 0.99: the running statistics follow the last batch. Passing
+    momentum works as in PyTorch, so the formula is not inverted; the default is wrong."""
+
+    EXPECTED = {"momentum-default"}
+    FALSE = {"momentum-inverted", "momentum-ignored", "running-var-estimator", "reduction-axes",
+             "forward-failed", "input-rank-unsupported"}
+
+    def __init__(self, num_features, momentum=0.99, eps=1e-5):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x):
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        if self.training:
+            axes = [0, *range(2, x.dim())]
+            mean, var = x.mean(axes), x.var(axes, unbiased=False)
+            n = x.numel() // x.shape[1]
+            with torch.no_grad():
+                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+                self.running_var.mul_(1 - self.momentum).add_(self.momentum * var * (n / max(n - 1, 1)))
+        else:
+            mean, var = self.running_mean, self.running_var
+        y = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
+        return y * self.weight.view(shape) + self.bias.view(shape)
