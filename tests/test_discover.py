@@ -176,3 +176,11 @@ def test_a_tensor_that_moves_away_from_the_batch_statistics_is_no_running_statis
     module = Rebinding(())
     found = discover_by_behaviour(module, 3, lambda: module.step(MEAN, VAR), MEAN, VAR)
     assert names(found) == {}
+
+
+def test_a_running_statistic_starting_one_unit_from_the_batch_statistic_is_found() -> None:
+    """Progress is a fraction of the starting distance, whatever that distance is (here exactly 1)."""
+    module = Rebinding(("aaa",))
+    module.aaa.copy_(MEAN - torch.tensor([1.0, 0.0, 0.0]))
+    found = discover_by_behaviour(module, 3, lambda: module.step(MEAN, VAR), MEAN, VAR)
+    assert found.slots["running_mean"].name == "aaa"
