@@ -152,6 +152,7 @@ class Rebinding(nn.Module):
         self.gone = torch.zeros(3)
         self.shrinks = torch.zeros(3)
         self.away = torch.full((3,), 10.0)
+        self.register_buffer("pair", torch.zeros(2))  # fewer values than channels: not a statistic
 
     def step(self, mean: torch.Tensor, var: torch.Tensor) -> None:
         if "aaa" in self.movers:
@@ -160,6 +161,7 @@ class Rebinding(nn.Module):
         self.gone = None  # rebound to something that is not a tensor
         self.shrinks = torch.zeros(2)  # rebound to a tensor of another size
         self.away = self.away + 1.0  # moves away from both batch statistics
+        self.pair += 1.0
 
 
 MEAN, VAR = torch.full((3,), 5.0), torch.full((3,), 2.0)
@@ -184,3 +186,40 @@ def test_a_running_statistic_starting_one_unit_from_the_batch_statistic_is_found
     module.aaa.copy_(MEAN - torch.tensor([1.0, 0.0, 0.0]))
     found = discover_by_behaviour(module, 3, lambda: module.step(MEAN, VAR), MEAN, VAR)
     assert found.slots["running_mean"].name == "aaa"
+
+
+def test_behaviour_finds_running_statistics_of_many_channels() -> None:
+    """Sizes are compared by value: 300 channels is past CPython's cache of small ints."""
+
+    class Wide(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("aaa", torch.zeros(300))
+
+        def step(self, mean: torch.Tensor) -> None:
+            self.aaa += 0.1 * (mean - self.aaa)
+
+    module, mean = Wide(), torch.full((300,), 5.0)
+    found = discover_by_behaviour(module, 300, lambda: module.step(mean), mean, torch.ones(300))
+    assert found.slots["running_mean"].name == "aaa"
+
+
+@pytest.mark.parametrize("values", [0, 3])
+def test_a_counter_holds_exactly_one_value(values: int) -> None:
+    class Counted(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("steps", torch.zeros(values, dtype=torch.long))
+
+    assert not discover(Counted(), 3).has("num_batches_tracked")
+
+
+def test_a_running_statistic_holds_one_value_per_channel_or_one_for_all() -> None:
+    class Sized(nn.Module):
+        def __init__(self, values: int) -> None:
+            super().__init__()
+            self.register_buffer("running_mean", torch.zeros(values))
+
+    assert discover(Sized(1), 3).has("running_mean")
+    assert discover(Sized(3), 3).has("running_mean")
+    assert not discover(Sized(7), 3).has("running_mean")

@@ -53,3 +53,11 @@ def test_the_eval_output_is_compared(ctx) -> None:
     x, seen = torch_observed(ctx)
     (error,) = judged(ctx, x, dataclasses.replace(seen, eval=seen.eval + 1.0))
     assert error.startswith(f"{CASE.label}: eval output error")
+
+
+def test_a_case_names_both_dtypes_whenever_they_differ() -> None:
+    assert dtypes.Case("cpu", torch.float16, torch.float32).label == "cpu float16 module, float32 input"
+    assert dtypes.Case("cpu", torch.float32, torch.float16).label == "cpu float32 module, float16 input"
+    assert dtypes.Case("cpu", torch.float16, torch.float16).label == "cpu float16 module"
+    assert dtypes.Case("cpu", torch.float16, torch.float32).pair == "float16 module, float32 input"
+    assert dtypes.Case("cpu", torch.float16, torch.float16).pair == "float16"
