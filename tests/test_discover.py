@@ -223,3 +223,38 @@ def test_a_running_statistic_holds_one_value_per_channel_or_one_for_all() -> Non
     assert discover(Sized(1), 3).has("running_mean")
     assert discover(Sized(3), 3).has("running_mean")
     assert not discover(Sized(7), 3).has("running_mean")
+
+
+def test_of_two_partial_movers_the_one_covering_more_of_the_distance_is_the_statistic() -> None:
+    class TwoAverages(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("fast", torch.zeros(3))
+            self.register_buffer("slow", torch.zeros(3))
+
+        def step(self, mean: torch.Tensor) -> None:
+            self.fast += 0.6 * (mean - self.fast)
+            self.slow += 0.3 * (mean - self.slow)
+
+    module = TwoAverages()
+    found = discover_by_behaviour(module, 3, lambda: module.step(MEAN), MEAN, torch.full((3,), -7.0))
+    assert found.slots["running_mean"].name == "fast"
+
+
+def test_a_cache_of_the_last_batch_off_by_rounding_is_a_jump_not_a_running_average() -> None:
+    """A copy of the batch mean computed another way lands within rounding of the target: it jumped
+    all the way, so the tensor that moved part of the way is the running average."""
+
+    class CacheAndAverage(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("last", torch.zeros(3, dtype=torch.float64))
+            self.register_buffer("average", torch.zeros(3))
+
+        def step(self, mean: torch.Tensor) -> None:
+            self.last.copy_(mean.double() + 1e-9)
+            self.average += 0.1 * (mean - self.average)
+
+    module = CacheAndAverage()
+    found = discover_by_behaviour(module, 3, lambda: module.step(MEAN), MEAN, torch.full((3,), -7.0))
+    assert found.slots["running_mean"].name == "average"

@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bnconform.context import per_channel
@@ -61,3 +62,38 @@ def test_a_case_names_both_dtypes_whenever_they_differ() -> None:
     assert dtypes.Case("cpu", torch.float16, torch.float16).label == "cpu float16 module"
     assert dtypes.Case("cpu", torch.float16, torch.float32).pair == "float16 module, float32 input"
     assert dtypes.Case("cpu", torch.float16, torch.float16).pair == "float16"
+
+
+@pytest.mark.parametrize("ratio", [1.0, 1.0000001])
+def test_an_error_equal_to_its_allowance_passes(ctx, monkeypatch, ratio: float) -> None:
+    def at_ratio(ctx, name, observed, expected, dtype, n, parity) -> None:
+        parity.ratios[name], parity.errors[name], parity.allowed[name] = ratio, 0.5 * ratio, 0.5
+
+    monkeypatch.setattr(dtypes, "compare", at_ratio)
+    x, seen = torch_observed(ctx)
+    for judge in (lambda outcome: dtypes.judge(ctx, CASE, x, seen, dtypes.TORCH, outcome, 8),
+                  lambda outcome: dtypes.judge_seen(ctx, CASE, seen, seen, outcome, 8)):
+        outcome = dtypes.Outcome(CASE)
+        judge(outcome)
+        assert bool(outcome.errors) is (ratio > 1), outcome.errors
+
+
+class Tagged(torch.Tensor):
+    """A tensor subclass: the probes never read one (its methods are user code)."""
+
+
+class UnreadableWeight(nn.BatchNorm2d):
+    def __init__(self, num_features: int, **kwargs: object) -> None:
+        super().__init__(num_features, **kwargs)  # type: ignore[arg-type]
+        del self.weight
+        self.register_buffer("weight", torch.ones(num_features).as_subclass(Tagged))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight.as_subclass(torch.Tensor).to(x.dtype)
+        return F.batch_norm(x, self.running_mean, self.running_var, weight, self.bias, self.training,
+                            self.momentum, self.eps)
+
+
+def test_a_weight_the_probes_cannot_read_is_left_as_the_class_holds_it() -> None:
+    outcome = dtypes.run_case(context(UnreadableWeight), dtypes.Case("cpu", torch.float64, torch.float64))
+    assert outcome.errors == [] and outcome.dtypes == []
