@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from bnconform.discover import Discovery, Slot, discover, discover_by_behaviour
+from bnconform.discover import Discovery, Slot, discover, discover_by_behaviour, misregistered
 from bnconform.target import load_target
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bn_variants.py"
@@ -112,7 +112,8 @@ def test_running_std_is_recorded() -> None:
             self.register_buffer("running_std", torch.ones(3))
 
     slot = discover(StdBN(), 3).slots["running_var"]
-    assert slot.name == "running_std" and slot.holds_std
+    assert slot.name == "running_std" and slot.holds_std is True
+    assert discover(nn.BatchNorm1d(3), 3).slots["running_var"].holds_std is False
 
 
 def test_discover_by_behaviour_finds_odd_buffers() -> None:
@@ -223,6 +224,8 @@ def test_a_running_statistic_holds_one_value_per_channel_or_one_for_all() -> Non
     assert discover(Sized(1), 3).has("running_mean")
     assert discover(Sized(3), 3).has("running_mean")
     assert not discover(Sized(7), 3).has("running_mean")
+    assert not discover(Sized(2), 3).has("running_mean")
+    assert not discover(Sized(0), 3).has("running_mean")
 
 
 def test_of_two_partial_movers_the_one_covering_more_of_the_distance_is_the_statistic() -> None:
@@ -258,3 +261,105 @@ def test_a_cache_of_the_last_batch_off_by_rounding_is_a_jump_not_a_running_avera
     module = CacheAndAverage()
     found = discover_by_behaviour(module, 3, lambda: module.step(MEAN), MEAN, torch.full((3,), -7.0))
     assert found.slots["running_mean"].name == "average"
+
+
+def test_name_matches_compare_sizes_by_value() -> None:
+    """300 channels is past CPython's cache of small ints: an identity test would miss them."""
+    found = discover(nn.BatchNorm1d(300), 300)
+    assert set(found.slots) == {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}
+    found.set(nn.BatchNorm1d(300), "running_mean", torch.zeros(300))
+
+
+def test_set_refuses_fewer_values_than_the_slot_holds() -> None:
+    bn = nn.BatchNorm1d(3)
+    with pytest.raises(ValueError, match="holds 3 values, got 2"):
+        discover(bn, 3).set(bn, "running_mean", torch.zeros(2))
+
+
+def test_set_refuses_a_statistic_the_class_rebound_to_an_empty_tensor() -> None:
+    bn = nn.BatchNorm1d(3)
+    found = discover(bn, 3)
+    bn.running_mean = torch.zeros(0)
+    with pytest.raises(ValueError, match="holds 0 values"):
+        found.set(bn, "running_mean", torch.zeros(3))
+
+
+@pytest.mark.parametrize("kind, wanted, expected", [
+    ("parameter", "buffer", "m is a parameter"),
+    ("attribute", "buffer", "m is a plain attribute"),
+    ("buffer", "buffer", ""),
+    ("parameter", "parameter", ""),
+], ids=["parameter-for-buffer", "attribute-for-buffer", "buffer", "parameter"])
+def test_misregistered_names_every_slot_of_another_kind(kind: str, wanted: str, expected: str) -> None:
+    # Kinds built at run time, as from a deserialized Discovery: compared by value, not identity.
+    found = Discovery({"running_mean": Slot("running_mean", "m", "".join(kind), "name")})
+    assert misregistered(found, ("running_mean", "running_var"), "".join(wanted)) == expected
+
+
+class Movers(nn.Module):
+    """A running mean under an odd name, after tensors a step rebinds, grows or moves that are no
+    running statistics."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("early", torch.zeros(3))  # before aaa in iteration order
+        self.register_buffer("aaa", torch.zeros(3))
+        self.register_buffer("wide", torch.zeros(6))  # more values than channels
+        self.ppp = nn.Parameter(torch.zeros(3))
+        self.grows = torch.zeros(3)
+
+    def step(self, mean: torch.Tensor, moves_aaa: bool = True) -> None:
+        self.early = torch.zeros(2)  # a buffer resized
+        if moves_aaa:
+            self.aaa += 0.1 * (mean - self.aaa)
+        self.wide += 1.0
+        with torch.no_grad():
+            self.ppp += 0.5 * (mean - self.ppp)  # a parameter, however it moves, is learned
+        self.grows = torch.zeros(4)
+
+
+def test_behaviour_looks_past_resized_tensors_and_ignores_parameters_and_wider_buffers() -> None:
+    module = Movers()
+    found = discover_by_behaviour(module, 3, lambda: module.step(MEAN), MEAN, VAR)
+    assert names(found) == {"running_mean": ("aaa", "buffer", "behaviour")}
+
+
+def test_a_parameter_moving_toward_the_batch_mean_is_no_running_statistic() -> None:
+    module = Movers()
+    found = discover_by_behaviour(module, 3, lambda: module.step(MEAN, moves_aaa=False), MEAN, VAR)
+    assert names(found) == {}
+
+
+def test_a_buffer_that_becomes_nan_or_starts_at_the_target_is_no_running_statistic() -> None:
+    class Broken(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("nan", torch.zeros(3))
+            self.register_buffer("there", MEAN.clone())  # already at the batch mean
+
+        def step(self) -> None:
+            self.nan.fill_(float("nan"))
+            self.there += 1.0
+
+    module = Broken()
+    found = discover_by_behaviour(module, 3, module.step, MEAN, VAR)
+    assert names(found) == {}
+
+
+def test_progress_is_a_fraction_of_each_tensors_own_distance() -> None:
+    """A tensor starting nearer the target that covers more of its distance wins over one that
+    starts far away and moves further in absolute terms."""
+
+    class NearAndFar(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("near", torch.tensor([0.0, 5.0, 5.0]))  # 5 from MEAN
+            self.register_buffer("far", torch.tensor([-5.0, 5.0, 5.0]))  # 10 from MEAN
+
+        def step(self) -> None:
+            self.near += 0.6 * (MEAN - self.near)
+            self.far += 0.3 * (MEAN - self.far)
+
+    module = NearAndFar()
+    found = discover_by_behaviour(module, 3, module.step, MEAN, torch.full((3,), -7.0))
+    assert found.slots["running_mean"].name == "near"

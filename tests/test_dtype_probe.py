@@ -97,3 +97,92 @@ class UnreadableWeight(nn.BatchNorm2d):
 def test_a_weight_the_probes_cannot_read_is_left_as_the_class_holds_it() -> None:
     outcome = dtypes.run_case(context(UnreadableWeight), dtypes.Case("cpu", torch.float64, torch.float64))
     assert outcome.errors == [] and outcome.dtypes == []
+
+
+def with_buffer_dtypes(seen: dtypes.Seen, **buffer_dtypes: torch.dtype) -> dtypes.Seen:
+    return dataclasses.replace(seen, buffer_dtypes=buffer_dtypes)
+
+
+def test_a_running_statistic_kept_in_another_dtype_is_named(ctx) -> None:
+    x, seen = torch_observed(ctx)
+    seen = with_buffer_dtypes(seen, running_mean=torch.float64, running_var=torch.float32)
+    for judge in (lambda outcome: dtypes.judge(ctx, CASE, x, seen, dtypes.TORCH, outcome, 8),
+                  lambda outcome: dtypes.judge_seen(ctx, CASE, seen, seen, outcome, 8)):
+        outcome = dtypes.Outcome(CASE)
+        judge(outcome)
+        assert outcome.dtypes == [f"{CASE.label}: running_mean is torch.float64, expected torch.float32"]
+
+
+def test_statistics_unreadable_after_the_step_are_not_compared(ctx) -> None:
+    x, seen = torch_observed(ctx)
+    unreadable = dataclasses.replace(seen, after=None, eval=None)
+    assert judged(ctx, x, unreadable) == []
+    for own, case_seen in ((unreadable, seen), (seen, unreadable)):
+        outcome = dtypes.Outcome(CASE)
+        dtypes.judge_seen(ctx, CASE, case_seen, own, outcome, 8)
+        assert set(outcome.parity.ratios) == {"train output"}, outcome.parity.ratios
+
+
+@pytest.mark.parametrize("sizes", [(6, 3), (3, 2), (2, 2)])
+def test_statistics_of_another_size_after_the_step_are_not_the_same_sizes(sizes: tuple[int, int]) -> None:
+    before = RunningState(torch.zeros(3), torch.ones(3))
+    after = RunningState(torch.zeros(sizes[0]), torch.ones(sizes[1]))
+    assert dtypes.same_sizes(before, after) is False
+    assert dtypes.same_sizes(before, RunningState(torch.ones(3), torch.zeros(3))) is True
+    assert dtypes.same_sizes(before, None) is False
+
+
+def test_no_eval_is_run_in_the_probes_dtype_when_the_case_resized_its_statistics(ctx) -> None:
+    case = dtypes.Case("cpu", torch.float32, torch.float32)
+    x = dtypes.case_input(ctx, case)
+    seen = dtypes.collect(ctx, case, x)
+    resized = dataclasses.replace(seen, after=RunningState(torch.zeros(2), torch.ones(2)))
+    own = dtypes.own_precise(ctx, case, x, resized)
+    assert own.after is not None and own.eval is None
+
+
+def test_torch_does_not_handle_a_dtype_its_build_does_not_implement(ctx, monkeypatch) -> None:
+    def not_implemented(*args: object) -> dtypes.Seen:
+        raise RuntimeError('"batch_norm" not implemented for \'Half\'')
+
+    case = dtypes.sweep_cases("cpu")[0]
+    assert dtypes.torch_handles(ctx, case) is True
+    monkeypatch.setattr(dtypes, "torch_seen", not_implemented)
+    assert dtypes.torch_handles(ctx, case) is False
+
+
+@pytest.mark.parametrize("what, native, recorded, train", [
+    ("train-mode forward (cpu float16 module)", False, True, True),
+    ("eval-mode forward (cpu float16 module)", False, True, False),
+    ("train-mode forward (cpu float16 module)", True, False, True),
+    ("state_dict() (cpu float16 module)", True, True, None),
+], ids=["train-forward", "eval-forward", "raises-natively", "not-a-forward"])
+def test_a_case_that_raises_is_a_dtype_error_unless_the_forward_raises_natively_too(
+        ctx, monkeypatch, what: str, native: bool, recorded: bool, train: bool | None) -> None:
+    from bnconform.errors import UserCodeError
+    from bnconform.probes import devices
+
+    asked: list[bool] = []
+
+    def raising(*args: object) -> None:
+        raise UserCodeError(what, "boom")
+
+    def natively(ctx: object, train: bool) -> bool:
+        asked.append(train)
+        return native
+
+    monkeypatch.setattr(dtypes, "measure", raising)
+    monkeypatch.setattr(devices, "raises_natively", natively)
+    case = dtypes.Case("cpu", torch.float16, torch.float16)
+    if recorded:
+        assert dtypes.run_case(ctx, case).errors == [f"{case.label}: {what} raised: boom"]
+    else:
+        with pytest.raises(UserCodeError):
+            dtypes.run_case(ctx, case)
+    assert asked == ([] if train is None else [train])
+
+
+def test_activations_up_to_std_100_are_ordinary_and_the_sweep_ascends() -> None:
+    """The policy the dtype-support severity rests on (probes/dtypes.py, SWEEP)."""
+    assert [(s.label, s.ordinary) for s in dtypes.SWEEP] == [
+        ("std 10", True), ("std 100", True), ("std 300", False), ("std 1000", False), ("mean 1000", False)]
