@@ -151,3 +151,11 @@ def test_first_line_of_an_error() -> None:
     assert model.first_line(RuntimeError("Error(s) in loading state_dict:\n\tsize mismatch")) == \
         "Error(s) in loading state_dict:"
     assert model.first_line(RuntimeError()) == "RuntimeError"
+
+
+def test_gradients_are_allowed_the_working_dtype_s_error() -> None:
+    """1e-6 for a float64 class, 1e-3 for one that computes in float32 (as torch.nn.BatchNorm does)."""
+    for working, tolerance in ((torch.float64, 1e-6), (torch.float32, 1e-3)):
+        ctx = context(nn.BatchNorm2d)
+        measured(ctx, precision.working_dtype, value=working)
+        assert model.gradients(ctx).tolerance == tolerance
