@@ -1,0 +1,177 @@
+"""The normalization probes (bnconform.probes.statistics): the per-channel fit, the fused-ReLU
+fit, where the statistics come from, which estimator and axes, eps and stability, measured on
+outputs built with known statistics and on one-bug corpus classes (issue 13)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bnconform.probes import statistics
+from bnconform.probes.common import per_channel
+from tests._contexts import context
+
+MEAN = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
+STD = torch.tensor([0.5, 2.0, 1.5], dtype=torch.float64)
+
+
+def corpus(name: str) -> type:
+    return importlib.import_module(f"tests.corpus.{name}").BatchNorm
+
+
+def data(shape: tuple[int, ...] = (4, 3, 5, 5), seed: int = 0) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2 + 1
+
+
+def normalized(x: torch.Tensor, axis: int = 1) -> torch.Tensor:
+    view = [1] * x.dim()
+    view[axis] = -1
+    return (x - MEAN.view(view)) / STD.view(view)
+
+
+@pytest.mark.parametrize("axis", [1, -1])
+def test_the_fit_recovers_the_mean_and_denominator_of_each_channel(axis: int) -> None:
+    x = data((4, 5, 5, 3) if axis == -1 else (4, 3, 5, 5))
+    fit = statistics.fit_per_channel(x, normalized(x, axis), axis)
+    assert torch.allclose(fit.shift, MEAN) and torch.allclose(fit.scale, STD) and fit.residual < 1e-12
+
+
+def test_an_output_no_affine_map_of_the_input_fits_with_a_large_residual() -> None:
+    x = data()
+    assert statistics.fit_per_channel(x, x.pow(2), 1).residual > statistics.FIT_TOL
+
+
+def test_a_normalization_clipped_at_zero_is_fitted_as_a_fused_relu() -> None:
+    x = data()
+    fit, activation = statistics.fit_with_activation(x, F.relu(normalized(x)), 1)
+    assert activation == "relu" and torch.allclose(fit.shift, MEAN) and torch.allclose(fit.scale, STD)
+    fit, activation = statistics.fit_with_activation(x, normalized(x), 1)
+    assert activation == "" and fit.residual < 1e-12
+
+
+def test_outputs_that_are_not_a_clipped_normalization_have_no_clipped_fit() -> None:
+    x = data()
+    y = F.relu(normalized(x))
+    assert statistics.fit_clipped(x, y - 0.1, 1) is None  # negative values: not a ReLU's output
+    assert statistics.fit_clipped(x, y + 0.1, 1) is None  # no zeros: nothing was clipped
+    sparse = y.clone()
+    sparse[:, 0] = 0.0
+    sparse[0, 0, 0, :2] = 1.0  # two positive values in channel 0: too few to fit
+    assert statistics.fit_clipped(x, sparse, 1) is None
+    holes = y.clone()
+    holes[y > 1.0] = 0.0  # zeros where the normalization is well above 0: clipped, but not by a ReLU
+    assert statistics.fit_clipped(x, holes, 1) is None
+    clipped_fit = statistics.fit_clipped(x, y, 1)
+    assert clipped_fit is not None and clipped_fit.residual < 1e-12
+
+
+def fit_with_shift(shift: torch.Tensor) -> statistics.Fit:
+    return statistics.Fit(torch.ones(3, dtype=torch.float64), shift.double(), 0.0)
+
+
+@pytest.mark.parametrize("blend, source", [
+    (1.0, "batch"), (0.0, "running"), (0.1, "running"), (-0.0005, "running"), (0.998, "running"),
+    (0.9995, "other"), (-0.01, "other"), (0.5, "running"),
+])
+def test_the_source_of_the_mean_is_told_by_its_place_between_running_and_batch(blend: float, source: str) -> None:
+    far = per_channel(statistics.STRUCTURE_RUNNING[0], 3)
+    batch = torch.zeros(3, dtype=torch.float64)  # near 0, so allclose's relative part does not hide a blend
+    shift = far + blend * (batch - far)
+    assert statistics.statistics_source(fit_with_shift(shift), batch, 3) == source
+
+
+def test_a_mean_blended_differently_per_channel_is_from_other_statistics() -> None:
+    far = per_channel(statistics.STRUCTURE_RUNNING[0], 3)
+    batch = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
+    shift = far + torch.tensor([0.1, 0.2, 0.1], dtype=torch.float64) * (batch - far)
+    assert statistics.statistics_source(fit_with_shift(shift), batch, 3) == "other"
+
+
+@pytest.mark.parametrize("ratio, estimator", [
+    (1.0, "biased"), (1.004, "biased"), (0.996, "biased"), (1.006, "other"), (10 / 9, "unbiased"),
+    (10 / 9 * 1.004, "unbiased"), (10 / 9 * 1.006, "other"), (1.3, "other"),
+])
+def test_the_estimator_is_the_one_within_half_a_percent(ratio: float, estimator: str) -> None:
+    assert statistics.nearest_estimator(ratio, 10) == estimator
+
+
+def test_search_axes_finds_the_axes_a_normalization_used() -> None:
+    ctx = context(nn.BatchNorm2d)
+    x = data()
+    per_sample = F.instance_norm(x, eps=ctx.spec.eps)
+    per_channel_y = F.batch_norm(x, None, None, training=True, eps=ctx.spec.eps)
+    assert statistics.search_axes(ctx, x, per_channel_y) == (0, 2, 3)
+    assert statistics.search_axes(ctx, x, per_sample) == (2, 3)
+    assert statistics.search_axes(ctx, x, x.pow(3)) is None
+
+
+def test_axes_holding_one_value_predict_nothing() -> None:
+    ctx = context(nn.BatchNorm2d)
+    x = data((1, 3, 5, 5))
+    assert statistics.predicts(ctx, x, x, (0,), "biased") is False
+    assert statistics.predicts(ctx, x, F.instance_norm(x, eps=ctx.spec.eps), (2, 3), "biased") is True
+
+
+def test_spread_is_the_range_relative_to_the_mean_magnitude() -> None:
+    assert statistics.spread(torch.tensor([1.0, 2.0, 3.0])) == 1.0
+    assert statistics.spread(torch.tensor([-2.0, 2.0])) == 2.0
+
+
+def test_the_unbiased_variance_is_scaled_by_n_over_n_minus_1() -> None:
+    var = torch.tensor([2.0, 4.0])
+    assert statistics.variance_used(var, "biased", 5).tolist() == [2.0, 4.0]
+    assert statistics.variance_used(var, "unbiased", 5).tolist() == [2.5, 5.0]
+
+
+@pytest.mark.parametrize("cls, placement", [
+    (nn.BatchNorm2d, "inside-sqrt"), ("eps_placement", "outside-sqrt"), ("eps_ignored", "ignored"),
+])
+def test_explicit_eps_placement(cls: type | str, placement: str) -> None:
+    ctx = context(corpus(cls) if isinstance(cls, str) else cls)
+    observed = statistics.eps_behaviour(ctx, "biased")
+    assert observed.placement == placement
+    if placement == "inside-sqrt":
+        assert abs(observed.explicit_value - statistics.EXPLICIT_EPS) < 1e-6
+        assert abs(observed.default_value - 1e-5) < 1e-8 and observed.default_placement == "inside-sqrt"
+
+
+def test_a_default_eps_other_than_the_spec_s_is_measured() -> None:
+    observed = statistics.eps_behaviour(context(corpus("eps_default")), "biased")
+    assert observed.placement == "inside-sqrt" and abs(observed.default_value / 1e-5 - 1) > 0.5
+
+
+def test_a_two_pass_variance_is_stable_and_a_cancelling_one_is_not() -> None:
+    assert statistics.stability(context(nn.BatchNorm2d), "biased").relative_error < 1e-3
+    unstable = statistics.stability(context(corpus("unstable_variance")), "biased")
+    assert unstable.relative_error > 0.05 and unstable.mean_offset == 3000.0
+
+
+@pytest.mark.parametrize("name, source", [
+    ("reference", "batch"), ("train_uses_running_stats_previous", "running"),
+    ("train_uses_running_stats_updated", "running"),
+])
+def test_structure_tells_batch_from_running_statistics(name: str, source: str) -> None:
+    ctx = context(corpus(name))
+    observed = statistics.structure(ctx, ctx.primary_rank)
+    assert observed.source == source and observed.axes == ctx.spec.axes_for_rank(ctx.primary_rank)
+    assert observed.estimator == ("biased" if source == "batch" else "n/a")
+
+
+def test_structure_of_per_sample_statistics_names_their_axes() -> None:
+    ctx = context(corpus("reduction_axes_per_sample"))
+    observed = statistics.structure(ctx, ctx.primary_rank)
+    # Not a per-channel affine map of the input: the axes are searched, the source is "other".
+    assert observed.source == "other" and observed.axes is not None and 0 not in observed.axes
+
+
+def test_structure_of_an_output_that_ignores_the_input_is_constant() -> None:
+    class Constant(nn.BatchNorm2d):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.zeros_like(x)
+
+    ctx = context(Constant)
+    assert statistics.structure(ctx, ctx.primary_rank).source == "constant"
