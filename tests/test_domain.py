@@ -18,7 +18,15 @@ from torch import nn
 from bnconform.api import run_check
 from bnconform.construct import Builder
 from bnconform.context import LAYOUTS, RunContext, RunSettings, probe_sizes
-from bnconform.probes.domain import constraint
+from bnconform.errors import UserCodeError
+from bnconform.probes.domain import (
+    BATCH_CANDIDATES,
+    Domain,
+    batches_to_try,
+    constraint,
+    first_rejection,
+    rule,
+)
 from bnconform.registry import GATES, all_checks
 from bnconform.spec import load_spec
 from bnconform.target import load_target
@@ -196,3 +204,68 @@ def test_a_class_computing_in_float32_inside_is_judged_in_float32() -> None:
     result = run_check(target)
     assert not [f for f in result["findings"] if f["severity"] == "error"]
     assert {c["id"]: c["status"] for c in result["checks"]}["affine-apply"] == "passed"
+
+
+@pytest.mark.parametrize(("rejected", "rule_found"), [
+    ({}, (1, 1)),
+    ({n: "x" for n in (1, 2, 3, 4, 6, 7, 8, 9)}, (1, 1)),  # nothing trains: no rule separates
+    ({1: "x", 3: "x", 7: "x", 9: "x"}, (2, 1)),
+    ({1: "x", 2: "x", 3: "x", 6: "x", 7: "x", 9: "x"}, (4, 1)),
+    ({1: "x", 2: "x", 3: "x", 4: "x", 6: "x", 7: "x", 9: "x"}, (8, 1)),
+    ({1: "x", 2: "x", 3: "x"}, (1, 4)),
+    ({2: "x", 7: "x"}, (1, 1)),  # rejected sizes among accepted ones: no rule
+])
+def test_the_batch_rule_is_a_multiple_or_a_minimum(rejected: dict[int, str], rule_found: tuple[int, int]) -> None:
+    assert rule(rejected) == rule_found
+
+
+def test_every_batch_size_rejected_is_said_so() -> None:
+    assert constraint(dict.fromkeys(BATCH_CANDIDATES, "x")) == \
+        f"training rejects every batch size tried ({sorted(BATCH_CANDIDATES)})"
+
+
+def domain(**fields: object) -> Domain:
+    return Domain(**{"ranks": (4,), "rejected": {}, "probe_rank": 4, "batch": 6, **fields})
+
+
+def test_a_probe_s_batch_size_moves_into_the_domain() -> None:
+    assert domain().batch_near(1) == 1 and domain().batch_near(5) == 5
+    even = domain(batch_multiple=2, batch_rejected={1: "x", 3: "x"})
+    assert [even.batch_near(n) for n in (1, 2, 3, 5, 8)] == [2, 2, 4, 6, 8]
+    at_least_4 = domain(batch_minimum=4, batch_rejected={1: "x", 2: "x", 3: "x"})
+    assert [at_least_4.batch_near(n) for n in (1, 4, 9)] == [4, 4, 9]
+    odd_rule = domain(batch_rejected={7: "x"})  # no rule: a rejected size falls back to the domain's batch
+    assert odd_rule.batch_near(7) == 6 and odd_rule.batch_near(8) == 8
+
+
+def test_the_domain_summary_and_json_say_what_was_found() -> None:
+    plain = domain(ranks=(2, 3))
+    assert plain.summary() == "accepts ranks [2, 3]" and plain.channels_honoured
+    limited = domain(batch_constraint="training needs N divisible by 2", channel_errors={11: "boom", 1: "no"},
+                     rejected={5: "5-d input"}, batch_rejected={3: "odd"})
+    assert limited.summary() == "accepts ranks [4]; training needs N divisible by 2; fails with C in [1, 11]"
+    assert not limited.channels_honoured
+    assert limited.to_json() == {
+        "ranks": [4], "rejected": {"5": "5-d input"}, "probe_rank": 4,
+        "batch": {"probe": 6, "constraint": "training needs N divisible by 2", "rejected": {"3": "odd"}},
+        "channels": {"probe": 5, "honoured": False, "rejected": {"11": "boom", "1": "no"}},
+        "dtype": "float64",
+    }
+
+
+def test_a_class_failing_everywhere_is_reported_at_its_preferred_rank_with_the_input_shape() -> None:
+    ctx = RunContext(load_spec("pytorch"), Builder(load_target("torch.nn:BatchNorm2d")), RunSettings())
+    rejected = {3: UserCodeError("train-mode forward", "3-d", "raised"),
+                4: UserCodeError("train-mode forward", "4-d", "raised")}
+    error = first_rejection(ctx, rejected)
+    assert (error.what, error.detail, error.kind) == (
+        f"train-mode forward on input {ctx.layout_shape(4)}", "4-d", "raised")
+    nothing = first_rejection(ctx, {})
+    assert nothing.detail == "no rank to try" and nothing.what.startswith("train-mode forward on input ")
+
+
+def test_the_batches_tried_per_rank_avoid_the_channel_count() -> None:
+    ctx = RunContext(load_spec("pytorch"), Builder(load_target("torch.nn:BatchNorm2d")), RunSettings())
+    tried = batches_to_try(ctx)
+    assert tried[0] == ctx.shape_sizes()["N"] and len(tried) == 3 and ctx.channels not in tried[1:]
+    assert len(set(tried)) == 3
