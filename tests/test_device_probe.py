@@ -1,0 +1,127 @@
+"""The device and conversion probes (bnconform.probes.devices) on the CPU: what stays behind a
+conversion, how an observation is compared with its allowed error, and the reference parity a
+CUDA run is judged by, driven here with device="cpu" (issue 13)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from bnconform.probes import devices, precision
+from tests._contexts import context, measured
+
+
+class PlainStatistics(nn.BatchNorm2d):
+    """Running statistics re-bound as plain attributes: .half() and .to() leave them behind."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features)
+        mean, var = self.running_mean, self.running_var
+        del self.running_mean, self.running_var
+        self.running_mean, self.running_var = mean, var
+
+
+def test_stragglers_are_floating_tensors_that_kept_their_dtype() -> None:
+    module = PlainStatistics(3).half()
+    assert devices.stragglers(module, dtype=torch.float16) == [
+        "running_mean (plain attribute) stays torch.float32", "running_var (plain attribute) stays torch.float32"]
+    assert devices.stragglers(nn.BatchNorm2d(3).half(), dtype=torch.float16) == []  # the long counter is no straggler
+
+
+def test_stragglers_on_another_device_name_where_they_stay() -> None:
+    module = nn.BatchNorm2d(3)
+    assert devices.stragglers(module, device="cpu") == []
+    assert devices.stragglers(module, device="meta") == [
+        f"{name} ({kind}) stays on cpu" for name, kind in (
+            ("weight", "parameter"), ("bias", "parameter"), ("running_mean", "buffer"), ("running_var", "buffer"),
+            ("num_batches_tracked", "buffer"))]
+
+
+def test_a_dtype_conversion_that_leaves_statistics_behind_is_a_transfer_problem() -> None:
+    observed = devices.dtype_transfer(context(PlainStatistics))
+    assert observed.tried[:3] == [".double()", ".half()", ".to(torch.bfloat16)"]
+    assert observed.problems[0] == "after .double(): running_mean (plain attribute) stays torch.float32"
+    assert devices.dtype_transfer(context(nn.BatchNorm2d)).problems == []
+
+
+def test_a_module_that_follows_every_move_has_no_transfer_problem() -> None:
+    observed = devices.cuda_transfer(context(nn.BatchNorm2d), "cpu")
+    assert observed == devices.Transfer([], [".to('cpu')", "constructed with device='cpu'"])
+
+
+def parity_of(observed: torch.Tensor | None, expected: torch.Tensor, dtype: torch.dtype = torch.float32):
+    ctx = context(nn.BatchNorm2d)
+    measured(ctx, precision.working_dtype, value=torch.float64)
+    parity = devices.Parity({}, {}, {})
+    devices.compare(ctx, "q", observed, expected, dtype, 16, parity)
+    return parity, ctx
+
+
+def test_compare_reports_the_largest_error_relative_to_its_allowance() -> None:
+    expected = torch.tensor([1000.0, 1.0], dtype=torch.float64)
+    parity, ctx = parity_of(torch.tensor([1000.01, 1.001], dtype=torch.float64), expected)
+    allowed = devices.allowed_error(ctx, torch.float32, expected, 16)
+    assert math.isclose(parity.errors["q"], 0.001, rel_tol=1e-6)  # the small value, not the larger error
+    assert math.isclose(parity.allowed["q"], float(allowed[1]), rel_tol=1e-9)
+    assert math.isclose(parity.ratios["q"], 0.001 / float(allowed[1]), rel_tol=1e-6)
+
+
+def test_a_missing_resized_or_non_finite_observation_is_infinitely_wrong() -> None:
+    expected = torch.ones(3)
+    for observed in (None, torch.ones(2), torch.tensor([1.0, float("nan"), 1.0])):
+        assert parity_of(observed, expected)[0].ratios["q"] == float("inf")
+
+
+def test_an_inf_where_the_value_overflows_the_dtype_is_no_error() -> None:
+    expected = torch.tensor([80000.0, 1.0])  # beyond float16's largest value, 65504
+    assert parity_of(torch.tensor([float("inf"), 1.0]), expected, torch.float16)[0].ratios["q"] == 0.0
+    assert parity_of(torch.tensor([float("inf"), 1.0]), expected, torch.float32)[0].ratios["q"] == float("inf")
+
+
+def test_an_emptied_statistic_matches_only_an_empty_one() -> None:
+    assert parity_of(torch.zeros(0), torch.zeros(0))[0].ratios["q"] == 0.0
+    assert parity_of(torch.zeros(3), torch.zeros(0))[0].ratios["q"] == float("inf")
+    assert parity_of(None, torch.zeros(0))[0].ratios["q"] == float("inf")
+
+
+def test_the_allowance_is_never_tighter_than_the_class_s_working_precision() -> None:
+    ctx = context(nn.BatchNorm2d)
+    one = torch.ones(1, dtype=torch.float64)
+    measured(ctx, precision.working_dtype, value=torch.float32)
+    assert float(devices.allowed_error(ctx, torch.float64, one, 16)) == \
+        float(devices.allowed_error(ctx, torch.float32, one, 16))
+
+
+def test_a_correct_module_on_the_cpu_matches_the_reference_in_every_quantity() -> None:
+    parity = devices.cuda_parity(context(nn.BatchNorm2d), torch.float32, "cpu")
+    assert set(parity.ratios) == {"train output", "input gradient", "weight gradient", "bias gradient",
+                                  "running_mean", "running_var", "eval output"}
+    assert all(ratio <= 1 for ratio in parity.ratios.values()), parity.ratios
+
+
+def test_without_running_statistics_parity_compares_the_training_quantities_only() -> None:
+    class Stateless(nn.BatchNorm2d):
+        def __init__(self, num_features: int) -> None:
+            super().__init__(num_features, track_running_stats=False)
+
+    parity = devices.cuda_parity(context(Stateless), torch.float32, "cpu")
+    assert set(parity.ratios) == {"train output", "input gradient", "weight gradient", "bias gradient"}
+    assert all(ratio <= 1 for ratio in parity.ratios.values()), parity.ratios
+
+
+def test_the_cuda_checks_say_why_they_cannot_run() -> None:
+    reason = devices.cuda_unavailable(context(nn.BatchNorm2d))
+    if torch.cuda.is_available():
+        assert reason == "CUDA not requested (run with --device cuda or --device auto)"
+        assert devices.cuda_unavailable(context(nn.BatchNorm2d, devices=("cpu", "cuda"))) == ""
+    else:
+        assert reason == devices.NO_CUDA
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_half_sample_has_the_requested_dtype_and_device(dtype: torch.dtype) -> None:
+    x = devices.sample(context(nn.BatchNorm2d), "cpu", dtype, salt=1)
+    assert x.dtype == dtype and x.device.type == "cpu" and bool(torch.isfinite(x).all())
