@@ -8,6 +8,7 @@ import math
 import statistics
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bnconform.probes import running
@@ -77,3 +78,37 @@ def test_the_trace_s_batches_scatter_around_mean_2_and_std_1_5() -> None:
     # Bounds of about two standard errors of 20 draws around the design (sd 0.8; log-sd 0.3).
     assert abs(statistics.fmean(means) - 2.0) < 0.4 and 0.6 < statistics.stdev(means) < 1.0
     assert abs(statistics.fmean(log_stds) - math.log(1.5)) < 0.1 and 0.2 < statistics.stdev(log_stds) < 0.4
+
+
+def test_one_update_reads_statistics_of_hundreds_of_channels() -> None:
+    """Sizes compared by value: 300 channels is past CPython's cache of small ints."""
+    ctx = context(nn.BatchNorm2d, num_features=300)
+    update = running.one_update(ctx)
+    assert ctx.channels == 300 and update.readable and math.isclose(update.new_weight, 0.1, rel_tol=1e-6)
+
+
+class ShapedStatistics(nn.BatchNorm2d):
+    """Running statistics stored in a broadcastable shape: (1, C, 1, 1) as in the D2L tutorial,
+    or (C, 1, 1)."""
+
+    shape: tuple[int, ...] = (1, -1, 1, 1)
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features)
+        shape = tuple(num_features if s == -1 else s for s in self.shape)
+        self.register_buffer("running_mean", torch.zeros(shape))
+        self.register_buffer("running_var", torch.ones(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(x, self.running_mean.view(-1), self.running_var.view(-1), self.weight, self.bias,
+                            self.training, self.momentum, self.eps)
+
+
+class TrailingShapedStatistics(ShapedStatistics):
+    shape = (-1, 1, 1)
+
+
+def test_statistics_of_another_shape_than_c_are_misshapen() -> None:
+    for cls in (ShapedStatistics, TrailingShapedStatistics):
+        assert running.buffers(context(cls)).bad_shape is True, cls.__name__
+    assert running.buffers(context(nn.BatchNorm2d)).bad_shape is False
