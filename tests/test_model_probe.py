@@ -159,3 +159,16 @@ def test_gradients_are_allowed_the_working_dtype_s_error() -> None:
         ctx = context(nn.BatchNorm2d)
         measured(ctx, precision.working_dtype, value=working)
         assert model.gradients(ctx).tolerance == tolerance
+
+
+def test_a_channels_last_spec_is_not_compared_with_torch_s_state_dict() -> None:
+    """torch.nn.BatchNorm keeps channels at axis 1: interop with it is only asked of such specs,
+    even when a channels-last spec file asks for it."""
+    import dataclasses
+
+    from bnconform.spec import load_spec
+    from tests.wild.keras_port import KerasBatchNormalization
+
+    spec = dataclasses.replace(load_spec("keras"), state_dict_interop="torch.nn.BatchNorm")
+    observed = model.state_dict(context(KerasBatchNormalization, spec))
+    assert (observed.round_trip, observed.interop) == ("", "n/a")
