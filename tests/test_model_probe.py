@@ -172,3 +172,23 @@ def test_a_channels_last_spec_is_not_compared_with_torch_s_state_dict() -> None:
     spec = dataclasses.replace(load_spec("keras"), state_dict_interop="torch.nn.BatchNorm")
     observed = model.state_dict(context(KerasBatchNormalization, spec))
     assert (observed.round_trip, observed.interop) == ("", "n/a")
+
+
+@pytest.mark.parametrize("formula", [
+    lambda x, g, b: g * x - b,  # beta subtracted: "only gamma is applied" is nearest, and false
+    lambda x, g, b: g * g * x + b,  # gamma applied twice: nearest is "the whole output is scaled"
+    lambda x, g, b: x / g + b,  # divided by gamma: nearest is "swapped"
+    lambda x, g, b: x - g * b,
+], ids=["beta-subtracted", "gamma-twice", "divided-by-gamma", "minus-gamma-beta"])
+def test_an_affine_mistake_no_hypothesis_fits_is_not_given_the_nearest_cause(ctx, formula) -> None:
+    assert explained(ctx, formula) == model.UNEXPLAINED
+
+
+@pytest.mark.parametrize("name, formula", [
+    ("gamma and beta are swapped (beta * x_hat + gamma)", lambda x, g, b: b * x + g),
+    ("the output is multiplied by beta (x_hat * gamma * beta)", lambda x, g, b: x * g * b),
+    ("only gamma is applied", lambda x, g, b: g * x),
+])
+def test_a_hypothesis_is_still_named_when_the_class_s_variance_estimator_differs(ctx, name: str, formula) -> None:
+    """Unbiased normalization over 4 values per channel scales x_hat by sqrt(3/4): 13% off."""
+    assert explained(ctx, lambda x, g, b: formula(x * (3 / 4) ** 0.5, g, b)) == name
