@@ -105,11 +105,12 @@ def affine_apply(ctx: RunContext) -> Verdict:
     if obs.error <= tol or obs.explanation == model.OUTPUT_SCALED:
         return passed(relative_error=obs.error)
     w, b = attr(ctx, "weight", "weight"), attr(ctx, "bias", "bias")
+    named = obs.explanation not in ("", model.UNEXPLAINED)
     return failed(
         "With non-trivial gamma/beta the output is not gamma * x_hat + beta"
         + (f": {obs.explanation}" if obs.explanation else ""),
         expected="gamma * x_hat + beta",
-        observed=obs.explanation or f"relative error {obs.error:.3g}",
+        observed=obs.explanation if named else f"relative error {obs.error:.3g}",
         repro=snippet(
             ctx,
             [

@@ -25,8 +25,7 @@ from bnconform.probes.precision import tolerance_dtype
 from bnconform.reference import channel_view, train_forward
 
 OUTPUT_SCALED = "the whole output is scaled (not an affine defect)"
-UNEXPLAINED = ("the output is not gamma * x_hat + beta, and no common mistake"
-               " (gamma or beta missing, swapped or misordered) fits it")
+UNEXPLAINED = "no common mistake (gamma or beta missing, swapped or misordered) fits it"
 # A hypothesis is named only when it fits (the spec's x_hat may differ from the class's by an
 # estimator: 13% at 4 values per channel) and fits clearly better than the next (hypotheses
 # differ by 40% or more on the probe's data); otherwise the nearest would be a guessed cause.
