@@ -15,6 +15,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from bnconform.context import RunContext
 from bnconform.errors import UserCodeError
 from bnconform.probes.devices import isolated
+from bnconform.search_determinism import without_local_constants
 from bnconform.sequences import EXAMPLES, STEPS, Divergence, machine, momenta
 
 Step = tuple[str, dict[str, Any]]
@@ -93,7 +94,8 @@ def explore(ctx: RunContext) -> Divergence | None:
 
     def search() -> bool:
         try:
-            run_state_machine_as_test(sequence, settings=config)
+            with without_local_constants():
+                run_state_machine_as_test(sequence, settings=config)
         except AssertionError:
             return False
         return True

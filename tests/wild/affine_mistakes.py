@@ -17,6 +17,19 @@ def per_channel(t, y):
     return t.to(y.dtype).view(1, -1, *([1] * (y.dim() - 2)))
 
 
+class GammaTwiceBatchNorm(nn.BatchNorm2d):
+    """Scales by gamma ** 2 (a gamma applied in two places). Its output is close to a whole
+    output scaled, which is no affine defect; the class must not pass affine-apply for it."""
+
+    EXPECTED = {"affine-apply"}
+    FALSE = STATS_RIGHT
+
+    def forward(self, x):
+        y = super().forward(x)  # gamma * x_hat + beta, with torch's running statistics
+        gamma, beta = per_channel(self.weight, y), per_channel(self.bias, y)
+        return (y - beta) * gamma + beta
+
+
 class BiasSubtractedBatchNorm(nn.BatchNorm2d):
     """Subtracts beta (a sign slip). "Only gamma is applied" is the nearest common mistake, and false."""
 
