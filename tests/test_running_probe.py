@@ -15,6 +15,7 @@ from bnconform.probes import running
 from bnconform.spec import load_spec
 from tests._contexts import context
 from tests.wild.global_stats import GlobalBatchNorm
+from tests.wild.stats import AttachedStatsBatchNorm, ParameterStatsBatchNorm, _TorchLike
 
 
 class VarOnly(nn.BatchNorm2d):
@@ -112,3 +113,30 @@ def test_statistics_of_another_shape_than_c_are_misshapen() -> None:
     for cls in (ShapedStatistics, TrailingShapedStatistics):
         assert running.buffers(context(cls)).bad_shape is True, cls.__name__
     assert running.buffers(context(nn.BatchNorm2d)).bad_shape is False
+
+
+class LeafStatsRequiringGrad(_TorchLike):
+    """Registered buffers that require grad, moved in place under no_grad: leaves, no history."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__(num_features, eps, momentum)
+        self.running_mean.requires_grad_(True)
+        self.running_var.requires_grad_(True)
+
+
+def test_history_and_leaves_requiring_grad_are_told_apart_and_a_parameter_is_neither() -> None:
+    attached = running.buffers(context(AttachedStatsBatchNorm))
+    assert (attached.history, attached.requiring_grad) == (["running_mean", "running_var"], [])
+    leaves = running.buffers(context(LeafStatsRequiringGrad))
+    assert (leaves.history, leaves.requiring_grad) == ([], ["running_mean", "running_var"])
+    parameters = running.buffers(context(ParameterStatsBatchNorm))
+    assert (parameters.history, parameters.requiring_grad) == ([], [])
+
+
+def test_buffers_requiring_grad_fail_running_stats_grad_with_no_claim_that_the_step_made_history() -> None:
+    from bnconform.api import run_check
+
+    (finding,) = [f for f in run_check(LeafStatsRequiringGrad)["findings"] if f["code"] == "running-stats-grad"]
+    assert finding["message"].startswith("running_mean, running_var require grad although no training step gave")
+    assert finding["observed"] == "running_mean, running_var have requires_grad=True"
+    assert "grad_fn" not in finding["observed"]

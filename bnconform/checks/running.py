@@ -136,7 +136,7 @@ def running_stats_shape(ctx: RunContext) -> Verdict:
 def running_stats_grad(ctx: RunContext) -> Verdict:
     obs = ctx.probe(running.buffers)
     if not obs.history:
-        return passed()
+        return requiring_grad(ctx, obs.requiring_grad) if obs.requiring_grad else passed()
     name = attr(ctx, obs.history[0], obs.history[0])
     return failed(
         f"After a training step with an input that requires grad, {', '.join(obs.history)} keep autograd history",
@@ -145,6 +145,19 @@ def running_stats_grad(ctx: RunContext) -> Verdict:
         repro=snippet(
             ctx, ["x.requires_grad_(True)", "bn.train()", "bn(x)", f"print({name}.grad_fn)  # should be None"]
         ),
+    )
+
+
+def requiring_grad(ctx: RunContext, roles: list[str]) -> Verdict:
+    """Buffers that require grad get no history from the step, but a backward through an eval
+    forward (fine-tuning in eval mode, a gradient penalty) reaches them."""
+    name = attr(ctx, roles[0], roles[0])
+    return failed(
+        f"{', '.join(roles)} require grad although no training step gave them history:"
+        " a backward through an eval forward reaches them",
+        expected="requires_grad=False, grad_fn=None",
+        observed=f"{', '.join(roles)} have requires_grad=True",
+        repro=snippet(ctx, ["bn.train()", "bn(x)", f"print({name}.requires_grad)  # should be False"]),
     )
 
 

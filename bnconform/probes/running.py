@@ -168,8 +168,12 @@ class BufferObservation:
     init_values: dict[str, list[float]]
     shapes: dict[str, list[str]]  # role -> ["(3,) at init", "(1, 3) after a rank-2 step", ...]
     bad_shape: bool
-    history: list[str]  # roles whose tensor keeps autograd history after a step
+    history: list[str]  # roles given autograd history (a grad_fn) by a training step
     kinds: dict[str, str]
+    # Buffers or attributes that require grad, though no step gave them history: created so (a
+    # leaf, or the .to() copy of one, which has a grad_fn of its own). A backward through an eval
+    # forward reaches them. A Parameter requires grad by being one: running-stats-not-buffers.
+    requiring_grad: list[str] = field(default_factory=list)
 
 
 def buffers(ctx: RunContext) -> BufferObservation:
@@ -177,6 +181,7 @@ def buffers(ctx: RunContext) -> BufferObservation:
     roles = ("running_mean", "running_var")
     shapes: dict[str, list[str]] = {r: [] for r in roles}
     history: set[str] = set()
+    requiring: set[str] = set()
     bad = False
     init_values, kinds = {}, {}
     def seen(role: str, when: str) -> torch.Tensor | None:
@@ -192,17 +197,25 @@ def buffers(ctx: RunContext) -> BufferObservation:
     for rank in ctx.probe(_accepted_ranks):
         prep = prepare(ctx, rank)
         x = ctx.input_with_stats(rank, BATCH_MEANS, BATCH_STDS, salt=60 + rank).requires_grad_(True)
+        required_before = set()
         for role in roles:
-            values = readable(seen(role, "at init"))
+            t = seen(role, "at init")
+            values = readable(t)
             if values is not None:
                 init_values.setdefault(role, values.tolist())
             kinds[role] = prep.discovery.kind(role)
+            if t is not None and t.requires_grad:
+                required_before.add(role)
         forward(ctx, prep.module, x)
         for role in roles:
             t = seen(role, f"after a rank-{rank} step")
-            if t is not None and (t.requires_grad or t.grad_fn is not None):
+            if t is None or not t.requires_grad:
+                continue
+            if t.grad_fn is not None and role not in required_before:
                 history.add(role)
-    return BufferObservation(init_values, shapes, bad, sorted(history), kinds)
+            elif kinds[role] != "parameter":
+                requiring.add(role)
+    return BufferObservation(init_values, shapes, bad, sorted(history), kinds, sorted(requiring - history))
 
 
 def _accepted_ranks(ctx: RunContext) -> tuple[int, ...]:

@@ -245,6 +245,24 @@ class AttributeStatsBatchNorm(_TorchLike):
         return super().forward(x)
 
 
+class ParameterStatsBatchNorm(_TorchLike):
+    """Running statistics as nn.Parameter (trainable by default), moved in place under no_grad.
+    They are not buffers and they require grad, but they carry no autograd history."""
+
+    EXPECTED = {"running-stats-not-buffers"}
+    FALSE = SEMANTIC | {"running-stats-grad", "momentum-inverted", "running-var-estimator", "reduction-axes",
+                        "running-stats-missing", "running-stats-shape", "state-dict"}
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        nn.Module.__init__(self)
+        self.eps, self.momentum = eps, momentum
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.running_mean = nn.Parameter(torch.zeros(num_features))
+        self.running_var = nn.Parameter(torch.ones(num_features))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+
 class FixedMomentumFormulaBatchNorm(_TorchLike):
     """Correct for a float momentum; `momentum=None` (PyTorch's cumulative average) raises a
     TypeError in `1 - self.momentum`."""
