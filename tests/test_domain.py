@@ -22,6 +22,7 @@ from bnconform.errors import UserCodeError
 from bnconform.probes.domain import (
     BATCH_CANDIDATES,
     Domain,
+    batch_sizes_tried,
     batches_to_try,
     constraint,
     first_rejection,
@@ -30,6 +31,7 @@ from bnconform.probes.domain import (
 from bnconform.registry import GATES, all_checks
 from bnconform.spec import load_spec
 from bnconform.target import load_target
+from tests._contexts import context
 
 SEEDS = range(int(os.environ.get("BNCONFORM_SEEDS", "3")))  # 3: every probe layout once
 
@@ -270,3 +272,29 @@ def test_the_batches_tried_per_rank_avoid_the_channel_count() -> None:
     tried = batches_to_try(ctx)
     assert tried[0] == ctx.shape_sizes()["N"] and len(tried) == 3 and ctx.channels not in tried[1:]
     assert len(set(tried)) == 3
+
+
+class PairedFeatureBatchNorm(nn.BatchNorm1d):
+    """(N, C) only, and training needs an even batch (pairs of samples)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2:
+            raise ValueError(f"expected (N, C), got {x.dim()}-d")
+        if self.training and x.shape[0] % 2:
+            raise ValueError("training needs an even batch")
+        return super().forward(x)
+
+
+def test_an_nc_only_class_gets_its_batch_rule_with_n_1_left_to_batch_size_one() -> None:
+    ctx = context(PairedFeatureBatchNorm)
+    assert ctx.domain.ranks == (2,)
+    assert sorted(ctx.domain.batch_rejected) == [3, 7, 9]  # N=1 at rank 2 is batch-size-one's question
+    assert ctx.domain.batch_constraint == "training needs N divisible by 2"
+
+
+def test_the_rule_is_found_among_the_batch_sizes_tried_at_rank_2_where_n_1_is_not() -> None:
+    tried = batch_sizes_tried(2)
+    assert 1 not in tried and batch_sizes_tried(3) == BATCH_CANDIDATES
+    assert rule({3: "x", 7: "x", 9: "x"}, tried) == (2, 1)
+    assert rule({3: "x", 7: "x", 9: "x"}) == (1, 1)  # with N=1 counted as accepted, no multiple fits
+    assert constraint(dict.fromkeys(tried, "x"), tried) == f"training rejects every batch size tried ({list(tried)})"

@@ -89,14 +89,15 @@ def discover_domain(ctx: RunContext) -> Domain:
             rank = preferred_rank(tuple(accepted))
             batch = accepted[rank]
             batch_rejected = batch_scan(ctx, rank)
-            multiple, minimum = rule(batch_rejected)
+            tried = batch_sizes_tried(rank)
+            multiple, minimum = rule(batch_rejected, tried)
             return Domain(
                 ranks=tuple(sorted(accepted)),
                 rejected={r: str(error) for r, error in rejected.items()},
                 probe_rank=rank,
                 batch=batch,
                 batch_rejected=batch_rejected,
-                batch_constraint=constraint(batch_rejected),
+                batch_constraint=constraint(batch_rejected, tried),
                 batch_multiple=multiple,
                 batch_minimum=minimum,
                 channels=ctx.channels,
@@ -171,22 +172,25 @@ def explain_channels(ctx: RunContext, error: UserCodeError) -> UserCodeError:
     return UserCodeError(error.what, detail, error.kind)
 
 
+def batch_sizes_tried(rank: int) -> tuple[int, ...]:
+    """N=1 only where it is not batch-of-one: one value per channel is batch-size-one's question."""
+    return tuple(n for n in BATCH_CANDIDATES if not (n == 1 and rank == 2))
+
+
 def batch_scan(ctx: RunContext, rank: int) -> dict[int, str]:
-    """N -> why training rejected it, at the probe rank (N=1 only where it is not batch-of-one)."""
+    """N -> why training rejected it, at the probe rank."""
     rejected = {}
-    for batch in BATCH_CANDIDATES:
-        if batch == 1 and rank == 2:
-            continue  # one value per channel: the batch-size-one check's business
+    for batch in batch_sizes_tried(rank):
         error = try_forward(ctx, rank, batch)
         if error is not None:
             rejected[batch] = str(error)
     return rejected
 
 
-def rule(rejected: dict[int, str]) -> tuple[int, int]:
-    """(multiple, minimum): the simplest rule separating accepted from rejected batch sizes,
-    (1, 1) when there is none or none fits."""
-    accepted = set(BATCH_CANDIDATES) - set(rejected)
+def rule(rejected: dict[int, str], tried: tuple[int, ...] = BATCH_CANDIDATES) -> tuple[int, int]:
+    """(multiple, minimum): the simplest rule separating the accepted from the rejected batch
+    sizes among those tried, (1, 1) when there is none or none fits."""
+    accepted = set(tried) - set(rejected)
     if not rejected or not accepted:
         return 1, 1
     for k in (2, 3, 4, 8):
@@ -197,14 +201,13 @@ def rule(rejected: dict[int, str]) -> tuple[int, int]:
     return 1, 1
 
 
-def constraint(rejected: dict[int, str]) -> str:
+def constraint(rejected: dict[int, str], tried: tuple[int, ...] = BATCH_CANDIDATES) -> str:
     """The rule in words ("" when every batch size trains)."""
     if not rejected:
         return ""
-    tried = set(BATCH_CANDIDATES)
-    if not tried - set(rejected):
+    if not set(tried) - set(rejected):
         return f"training rejects every batch size tried ({sorted(tried)})"
-    multiple, minimum = rule(rejected)
+    multiple, minimum = rule(rejected, tried)
     if multiple > 1:
         return f"training needs N divisible by {multiple}"
     if minimum > 1:
