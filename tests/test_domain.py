@@ -285,11 +285,14 @@ class PairedFeatureBatchNorm(nn.BatchNorm1d):
         return super().forward(x)
 
 
-def test_an_nc_only_class_gets_its_batch_rule_with_n_1_left_to_batch_size_one() -> None:
+def test_an_nc_only_class_has_its_odd_batch_sizes_rejected_with_n_1_left_to_batch_size_one() -> None:
     ctx = context(PairedFeatureBatchNorm)
     assert ctx.domain.ranks == (2,)
     assert sorted(ctx.domain.batch_rejected) == [3, 7, 9]  # N=1 at rank 2 is batch-size-one's question
-    assert ctx.domain.batch_constraint == "training needs N divisible by 2"
+
+
+def test_an_nc_only_class_gets_its_batch_rule() -> None:
+    assert context(PairedFeatureBatchNorm).domain.batch_constraint == "training needs N divisible by 2"
 
 
 def test_the_rule_is_found_among_the_batch_sizes_tried_at_rank_2_where_n_1_is_not() -> None:

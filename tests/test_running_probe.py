@@ -49,6 +49,21 @@ def test_momentum_none_names_the_step_where_the_running_mean_became_unreadable()
     assert observed == running.Cumulative((), f"the running mean is not {ctx.channels} readable values after step 1")
 
 
+class PerPositionMean(nn.BatchNorm2d):
+    """Keeps a running mean per position, (C, H, W), after its first training step."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        self.running_mean = x.detach().mean(0)
+        return y
+
+
+def test_momentum_none_calls_a_running_mean_of_more_than_c_values_unreadable() -> None:
+    ctx = context(PerPositionMean)
+    observed = running.cumulative(ctx)
+    assert observed == running.Cumulative((), f"the running mean is not {ctx.channels} readable values after step 1")
+
+
 def test_the_counter_expects_one_step_when_the_spec_does_not_update_under_no_grad() -> None:
     spec = dataclasses.replace(load_spec("pytorch"), update_under_no_grad=False)
     observed = running.counter(context(nn.BatchNorm2d, spec))
