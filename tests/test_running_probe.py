@@ -155,3 +155,36 @@ def test_buffers_requiring_grad_fail_running_stats_grad_with_no_claim_that_the_s
     assert finding["message"].startswith("running_mean, running_var require grad although no training step gave")
     assert finding["observed"] == "running_mean, running_var have requires_grad=True"
     assert "grad_fn" not in finding["observed"]
+
+
+class ResetsEveryFifthStep(nn.BatchNorm2d):
+    """Empties its running statistics on every fifth training step and recreates them lazily."""
+
+    steps = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.running_mean.numel() == 0:
+            self.running_mean, self.running_var = torch.zeros_like(self.weight), torch.ones_like(self.weight)
+        y = super().forward(x)
+        if self.training:
+            self.steps += 1
+            if self.steps % 5 == 0:
+                self.running_mean, self.running_var = torch.zeros(0), torch.zeros(0)
+        return y
+
+
+def test_the_trace_ends_at_the_first_step_that_left_a_statistic_unreadable() -> None:
+    observed = running.trace(context(ResetsEveryFifthStep))
+    assert observed.steps == [0, 1, 2, 3, 4]
+    assert len(observed.mean) == len(observed.var) == 5 and len(observed.batch_means) == 4
+
+
+def test_a_running_variance_fits_a_quantity_only_within_a_tolerance_relative_to_its_weight() -> None:
+    far_v = torch.tensor([9.0, 0.01, 4.0, 0.3, 25.0], dtype=torch.float64)
+    var_b = torch.tensor([1.0, 2.0, 0.5, 1.5, 3.0], dtype=torch.float64)
+    n = 20
+    unbiased = var_b * n / (n - 1)
+    for spread, fits in ((5e-5, "unbiased"), (4e-4, "other")):  # weight 0.1: the limit is 1e-4
+        weights = 0.1 + spread * torch.linspace(0, 1, 5, dtype=torch.float64)
+        _, name = running.var_update(far_v + weights * (unbiased - far_v), far_v, var_b, n)
+        assert name == fits, (spread, name)
