@@ -18,8 +18,10 @@ whose lines no test executes survives without running anything. Lines run only i
 (the supervised worker) are not seen; a mutant there can only look *more* alive, never killed
 by mistake, so the selection never inflates a score.
 
-Timeouts: cosmic-ray kills the `run` client's process group; the server notices the closed
-connection and kills the child's.
+Timeouts: each covering test gets ten times its unmutated duration (at least 20 s); one that
+overruns is a hang, and the mutant counts as killed by it, as cosmic-ray counts its own timeout
+but without waiting for it. cosmic-ray's timeout still bounds the whole run: it kills the `run`
+client's process group; the server notices the closed connection and kills the child's.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ SOCKET = ".mutation-runner.sock"
 COVERAGE_MAP = ".mutation-coverage.json"
 KILLER = ".mutation-killer"  # the child writes the node id of the test that failed
 KILLERS_KEPT = 20
+# A covering test that runs this many times longer on a mutant than it did unmutated (measured
+# under coverage, so already slower than a plain run), and at least DEADLINE_FLOOR_S, is a hang:
+# the mutant counts as killed, as cosmic-ray counts its own timeout, minutes sooner.
+DEADLINE_FACTOR = 10
+DEADLINE_FLOOR_S = 20.0
 IMPORT_CONTEXT = ""  # coverage's context before the first test: module-level lines
 
 
@@ -53,6 +60,7 @@ def serve(module: str, test_args: list[str]) -> None:
     lines, durations = measure_coverage(root, module, test_args)
     history = os.environ.get("MUTATION_HISTORY")
     every_test = expected_cost_order(durations, kill_history(Path(history) if history else None))
+    deadlines = {test: test_deadline(seconds) for test, seconds in durations.items()}
     at_import = {line for line, tests in lines.items() if IMPORT_CONTEXT in tests}
     print(f"mutation_runner: {len(every_test)} tests, {len(lines)} lines covered, "
           f"{len(at_import)} at import", flush=True)
@@ -75,7 +83,7 @@ def serve(module: str, test_args: list[str]) -> None:
             elif equivalent_by_rule(source, "\n".join(mutated)):
                 report["rc"], report["rule"] = 0, True  # survives unrun; the summary counts it equivalent
             elif tests:
-                report["rc"] = run_child(root, ["-x", "-q", "-p", "no:cacheprovider", *tests], connection)
+                report["rc"] = run_child(root, ["-x", "-q", "-p", "no:cacheprovider", *tests], connection, deadlines)
                 killer = (root / KILLER).read_text() if (root / KILLER).exists() else ""
                 (root / KILLER).unlink(missing_ok=True)
                 report["killed_by"] = killer
@@ -261,7 +269,12 @@ def prepare_child(root: Path) -> None:
     assert not any(name == "bnconform" or name.startswith(("bnconform.", "tests")) for name in sys.modules)
 
 
-def run_child(root: Path, args: list[str], connection: socket.socket) -> int:
+def test_deadline(unmutated_seconds: float) -> float:
+    return max(DEADLINE_FLOOR_S, DEADLINE_FACTOR * unmutated_seconds)
+
+
+def run_child(root: Path, args: list[str], connection: socket.socket, deadlines: dict[str, float]) -> int:
+    """The tests' exit status in a forked child; 1 when a test overran its deadline (a hang)."""
     pid = os.fork()
     if pid == 0:
         rc = 1
@@ -273,23 +286,53 @@ def run_child(root: Path, args: list[str], connection: socket.socket) -> int:
             prepare_child(root)
             import pytest
 
-            class RecordKiller:
-                def pytest_runtest_logreport(self, report: Any) -> None:
-                    if report.failed:
-                        (root / KILLER).write_text(report.nodeid)
-
-            rc = int(pytest.main(args, plugins=[RecordKiller()]))
+            pytest.hookimpl(wrapper=True)(Deadlines.pytest_runtest_protocol)  # marks it; pytest stays out of `run`
+            rc = int(pytest.main(args, plugins=[RecordKiller(root), Deadlines(root, deadlines)]))
         finally:
             os._exit(rc)
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return os.waitstatus_to_exitcode(status)
+            code = os.waitstatus_to_exitcode(status)
+            return 1 if code < 0 else code  # killed by a signal (its own deadline, a crash): killed
         readable, _, _ = select.select([connection], [], [], 0.05)
         if readable and not connection.recv(1, socket.MSG_PEEK):
             os.killpg(pid, signal.SIGKILL)  # the client was killed: cosmic-ray's timeout
             os.waitpid(pid, 0)
             return 1
+
+
+class RecordKiller:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.failed:
+            (self.root / KILLER).write_text(report.nodeid)
+
+
+class Deadlines:
+    """A SIGALRM per test; on expiry the child names the test and kills its process group (the
+    test's own subprocesses too), since a hang in C code would never see a Python exception."""
+
+    def __init__(self, root: Path, deadlines: dict[str, float]) -> None:
+        self.root, self.deadlines = root, deadlines
+
+    def pytest_runtest_protocol(self, item: Any) -> Any:
+        limit = self.deadlines.get(item.nodeid)
+        if limit is None:
+            return (yield)  # a test the coverage run did not see: cosmic-ray's timeout still applies
+
+        def expire(signum: int, frame: Any) -> None:
+            (self.root / KILLER).write_text(f"{item.nodeid} (over its {limit:.0f} s deadline)")
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+
+        signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            return (yield)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def run() -> int:

@@ -55,3 +55,63 @@ def test_kill_history_counts_each_session_s_killers(mr, tmp_path: Path) -> None:
     assert mr.kill_history(tmp_path) == {"t1": 3, "t2": 1}
     assert mr.kill_history(tmp_path / "missing") == {}
     assert mr.kill_history(None) == {}
+
+
+def test_a_test_deadline_is_ten_times_its_unmutated_duration_and_at_least_the_floor(mr) -> None:
+    assert mr.test_deadline(0.1) == mr.DEADLINE_FLOOR_S == 20.0
+    assert mr.test_deadline(5.0) == 50.0
+
+
+CHILD = """
+import importlib.util, socket, sys, time
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("mutation_runner", sys.argv[1])
+mr = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mr)
+root = Path(sys.argv[2])
+server, client = socket.socketpair()
+deadlines = {"tests/test_hang.py::test_hangs": 1.0, "tests/test_hang.py::test_passes": 1.0}
+started = time.monotonic()
+rc = mr.run_child(root, ["-q", "-p", "no:cacheprovider", sys.argv[3]], server, deadlines)
+print(rc, round(time.monotonic() - started), (root / mr.KILLER).read_text() if (root / mr.KILLER).exists() else "")
+"""
+
+
+HANGING_TESTS = """
+import os, subprocess, sys, time
+def test_hangs():
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    open("worker.pid", "w").write(str(worker.pid))
+    time.sleep(60)
+def test_passes():
+    time.sleep(0.2)
+"""
+
+
+@pytest.mark.parametrize(("selected", "rc", "killer"), [
+    ("tests/test_hang.py::test_hangs", "1", "tests/test_hang.py::test_hangs (over its 1 s deadline)"),
+    ("tests/test_hang.py::test_passes", "0", ""),
+])
+def test_a_test_past_its_deadline_kills_the_mutant_its_subprocesses_too_and_is_named(
+    tmp_path: Path, selected: str, rc: str, killer: str,
+) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_hang.py").write_text(HANGING_TESTS)
+    done = subprocess.run([sys.executable, "-c", CHILD, str(SCRIPT), str(tmp_path), selected],
+                          capture_output=True, text=True, timeout=60)
+    observed_rc, seconds, observed_killer = done.stdout.rstrip("\n").split(" ", 2)
+    assert (observed_rc, observed_killer) == (rc, killer) and int(seconds) < 10
+    if (tmp_path / "worker.pid").exists():
+        assert not running(int((tmp_path / "worker.pid").read_text()))
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a killed orphan waits for init to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
