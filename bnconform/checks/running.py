@@ -126,11 +126,13 @@ def running_stats_shape(ctx: RunContext) -> Verdict:
 @check(
     "running-stats-grad",
     area="running-stats",
-    title="Running statistics carry no autograd history",
+    title="Running statistics carry no autograd history and do not require grad",
     severity="error",
     why="A running buffer that keeps the graph of every batch grows memory without bound and makes the"
-    " second backward fail ('Trying to backward through the graph a second time').",
-    hint="Update running statistics from detached values (mean.detach()) or under torch.no_grad().",
+    " second backward fail ('Trying to backward through the graph a second time'); one that requires"
+    " grad collects gradients from every backward through an eval forward.",
+    hint="Update running statistics from detached values (mean.detach()) or under torch.no_grad(), and"
+    " register them without requires_grad.",
     requires=RUNNING,
 )
 def running_stats_grad(ctx: RunContext) -> Verdict:
