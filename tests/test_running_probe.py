@@ -49,6 +49,26 @@ def test_momentum_none_names_the_step_where_the_running_mean_became_unreadable()
     assert observed == running.Cumulative((), f"the running mean is not {ctx.channels} readable values after step 1")
 
 
+class DropsTheMeanOnItsSecondStep(nn.BatchNorm2d):
+    """Empties running_mean in its second training step."""
+
+    steps = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        self.steps += 1
+        if self.steps == 2:
+            self.running_mean = torch.zeros(0)
+        return y
+
+
+def test_momentum_none_counts_steps_from_one() -> None:
+    ctx = context(DropsTheMeanOnItsSecondStep)
+    observed = running.cumulative(ctx)
+    assert observed.error == f"the running mean is not {ctx.channels} readable values after step 2"
+    assert len(observed.weights) == 1
+
+
 class PerPositionMean(nn.BatchNorm2d):
     """Keeps a running mean per position, (C, H, W), after its first training step."""
 
