@@ -217,6 +217,7 @@ def test_a_class_computing_in_float32_inside_is_judged_in_float32() -> None:
     ({1: "x", 2: "x", 3: "x"}, (1, 4)),
     ({2: "x", 7: "x"}, (1, 1)),  # rejected sizes among accepted ones: no rule
     ({1: "x", 7: "x"}, (1, 1)),  # N=1 rejected is no minimum of 2 when 7 is rejected too
+    ({1: "x", 3: "x", 4: "x", 7: "x", 9: "x"}, (1, 1)),  # 2, 6, 8 train but 4 does not: no multiple
 ])
 def test_the_batch_rule_is_a_multiple_or_a_minimum(rejected: dict[int, str], rule_found: tuple[int, int]) -> None:
     assert rule(rejected) == rule_found

@@ -78,6 +78,20 @@ class PerPositionMean(nn.BatchNorm2d):
         return y
 
 
+class PerPositionVar(nn.BatchNorm2d):
+    """Keeps running_var per position, (C, H, W), after a training step; running_mean stays (C,)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        self.running_var = x.detach().var(0)
+        return y
+
+
+def test_one_update_calls_a_running_var_of_more_than_c_values_unreadable() -> None:
+    update = running.one_update(context(PerPositionVar))
+    assert update.readable is False and math.isnan(update.new_weight)
+
+
 def test_momentum_none_calls_a_running_mean_of_more_than_c_values_unreadable() -> None:
     ctx = context(PerPositionMean)
     observed = running.cumulative(ctx)
