@@ -35,11 +35,16 @@ def test_a_running_mean_that_never_moves_leaves_the_variance_ratio_unmeasured() 
 
 
 class DropsTheMean(nn.BatchNorm2d):
-    """Empties running_mean in its first training step."""
+    """Empties running_mean in training step `drop_at` (and every step after it)."""
+
+    drop_at = 1
+    steps = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x)
-        self.running_mean = torch.zeros(0)
+        self.steps += 1
+        if self.steps >= self.drop_at:
+            self.running_mean = torch.zeros(0)
         return y
 
 
@@ -49,17 +54,8 @@ def test_momentum_none_names_the_step_where_the_running_mean_became_unreadable()
     assert observed == running.Cumulative((), f"the running mean is not {ctx.channels} readable values after step 1")
 
 
-class DropsTheMeanOnItsSecondStep(nn.BatchNorm2d):
-    """Empties running_mean in its second training step."""
-
-    steps = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = super().forward(x)
-        self.steps += 1
-        if self.steps == 2:
-            self.running_mean = torch.zeros(0)
-        return y
+class DropsTheMeanOnItsSecondStep(DropsTheMean):
+    drop_at = 2
 
 
 def test_momentum_none_counts_steps_from_one() -> None:
