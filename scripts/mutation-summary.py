@@ -1,4 +1,4 @@
-"""Write docs/mutation-summary.md from the cosmic-ray sessions in build/mutation/ (issue 13).
+"""Write docs/mutation-summary.md from the mutants' outcomes (issue 13).
 
     python scripts/mutation-summary.py [--cosmic-ray PATH]
 
@@ -7,9 +7,10 @@ scripts/mutation-equivalent.txt), not run yet, and the share killed of the non-e
 mutants that ran; with the date and commit of each session. Modules without a session are
 listed as "not yet run". Surviving mutants are listed so the next test has a target.
 
-Sessions live in the ignored build/mutation/, so a checkout holds only the sessions it ran: a
-module measured elsewhere keeps its row (and its survivors) from the summary already written,
-with that session's commit and date, until a local session of the module replaces it; its
+Outcomes come from the cosmic-ray sessions in the ignored build/mutation/, each written first to
+its committed ledger (docs/mutation-ledger/, scripts/mutation_ledger.py), and from the ledgers of
+modules this checkout has no session of. A module measured before ledgers existed keeps its row
+(and its survivors) from the summary already written, until a session of it replaces it; its
 survivors recorded since as equivalent or as rechecked move to that column.
 """
 
@@ -18,13 +19,14 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime
-import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import mutation_ledger
+from mutation_ledger import Ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSIONS = ROOT / "build" / "mutation"
@@ -79,11 +81,14 @@ def equivalents(path: Path = EQUIVALENT) -> dict[tuple[str, int, str, int], str]
     return table
 
 
-def jobs(cosmic_ray: str, session: Path) -> Iterator[tuple[dict, dict | None]]:
+def session_ledger(cosmic_ray: str, session: Path) -> Ledger:
+    """A local session as a ledger: its commit (build/mutation/<module>.commit) and its date."""
     dump = subprocess.run([cosmic_ray, "dump", str(session)], capture_output=True, text=True, check=True)
-    for line in dump.stdout.splitlines():
-        item, result = json.loads(line)
-        yield item, result
+    commit_file = session.with_suffix(".commit")
+    when = datetime.datetime.fromtimestamp(session.stat().st_mtime, datetime.UTC)
+    return mutation_ledger.from_dump(dump.stdout.splitlines(),
+                                     commit_file.read_text().strip() if commit_file.exists() else "?",
+                                     when.strftime("%Y-%m-%d %H:%M UTC"))
 
 
 IDENTITY_OPERATORS = ("ReplaceComparisonOperator_Eq_Is", "ReplaceComparisonOperator_NotEq_IsNot")
@@ -132,44 +137,39 @@ def source_at(commit: str, path: str) -> str:
     return shown.stdout if shown.returncode == 0 else ""
 
 
-def summarize(cosmic_ray: str, session: Path, equivalent: dict[tuple[str, int, str, int], str],
+def summarize(ledger: Ledger, equivalent: dict[tuple[str, int, str, int], str],
               rechecked: dict[tuple[str, int, str, int], str]) -> Module:
-    commit_file = session.with_suffix(".commit")
-    full_commit = commit_file.read_text().strip() if commit_file.exists() else ""
     interned: set[int] | None = None
     annotations: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
-    when = datetime.datetime.fromtimestamp(session.stat().st_mtime, datetime.UTC)
-    module = Module("", commit_file.read_text().strip()[:12] if commit_file.exists() else "?",
-                    when.strftime("%Y-%m-%d %H:%M UTC"))
-    for item, result in jobs(cosmic_ray, session):
-        (mutation,) = item["mutations"]
-        module.path = mutation["module_path"]
-        key = (mutation["module_path"], mutation["start_pos"][0], mutation["operator_name"], mutation["occurrence"])
-        if result is None:
+    module = Module(ledger.module, ledger.commit[:12], ledger.date)
+    for mutant in ledger.mutants:
+        key = (ledger.module, mutant.line, mutant.operator, mutant.occurrence)
+        if mutant.outcome == mutation_ledger.PENDING:
             module.pending += 1
             continue
-        if result["test_outcome"] == "survived":
+        if mutant.outcome == "survived":
             if annotations is None:
-                annotations = annotation_spans(source_at(full_commit, module.path))
-            if in_annotation(annotations, mutation["start_pos"]):
+                annotations = annotation_spans(source_at(ledger.commit, ledger.module))
+            if in_annotation(annotations, [mutant.line, mutant.column]):
                 module.equivalent += 1
                 module.by_rule += 1
                 continue
-        if result["test_outcome"] == "survived" and key[2].rsplit("/", 1)[-1] in IDENTITY_OPERATORS:
+        if mutant.outcome == "survived" and mutant.operator.rsplit("/", 1)[-1] in IDENTITY_OPERATORS:
             if interned is None:
-                interned = interned_literal_lines(source_at(full_commit, module.path))
-            if key[1] in interned:
+                interned = interned_literal_lines(source_at(ledger.commit, ledger.module))
+            if mutant.line in interned:
                 module.equivalent += 1
                 module.by_rule += 1
                 continue
         if key in equivalent:
             module.equivalent += 1
-        elif result["test_outcome"] == "survived" and key in rechecked:
+        elif mutant.outcome == "survived" and key in rechecked:
             module.killed += 1
             module.rechecked += 1
-        elif result["test_outcome"] == "survived":
+        elif mutant.outcome == "survived":
             module.survived += 1
-            module.survivors.append(f"line {key[1]}: {key[2]} #{key[3]} ({mutation.get('definition_name') or '-'})")
+            module.survivors.append(f"line {mutant.line}: {mutant.operator} #{mutant.occurrence}"
+                                    f" ({mutant.definition or '-'})")
         else:  # killed, or incompetent (the mutant does not even import): the tests noticed
             module.killed += 1
     return module
@@ -230,9 +230,11 @@ def render(modules: dict[str, Module], head: str) -> str:
         "str literal, which CPython interns; a mutant inside an annotation of a module that never",
         "evaluates them (`from __future__ import annotations`). Mutants run only the covering tests that",
         "execute a changed line (`scripts/mutation_runner.py`: coverage measured unmutated; a line run",
-        "at import runs them all; a mutant the two rules call equivalent is not run). A module without",
-        "a local session keeps its row from the summary already written (measured at its commit;",
-        "its survivors recorded since as equivalent or rechecked move to that column).",
+        "at import runs them all; a mutant the two rules call equivalent is not run). Each mutant's",
+        "outcome is committed in `docs/mutation-ledger/` (one file per module, `pending` until it runs),",
+        "so a module's session resumes in any checkout while the module is unchanged, and its row is",
+        "rebuilt from the ledger; a module measured before ledgers keeps its row from the summary",
+        "already written (its survivors recorded since as equivalent or rechecked move to that column).",
         "Score = killed / (killed + survived); targets: 85% per",
         "module, 95% in checks/ and reference. \"rechecked\": mutants that survived the session and",
         "were killed since by the test named in `scripts/mutation-rechecked.txt` (each verified by",
@@ -266,10 +268,14 @@ def main(argv: list[str]) -> int:
     rechecked = equivalents(RECHECKED)
     kept = {path: reconcile(m, equivalent, rechecked) for path, m in previous().items()}
     modules = {path: Module(path) for path in core_modules()} | kept
+    ledgers = mutation_ledger.read_all()
     for session in sorted(SESSIONS.glob("*.sqlite")):
-        measured = summarize(args.cosmic_ray, session, equivalent, rechecked)
-        if measured.path:
-            modules[measured.path] = measured
+        ledger = session_ledger(args.cosmic_ray, session)
+        if ledger.module:  # a local session is newer than the ledger it may have resumed from
+            ledgers[ledger.module] = ledger
+            mutation_ledger.write(ledger)
+    for path, ledger in ledgers.items():
+        modules[path] = summarize(ledger, equivalent, rechecked)
     head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout.strip()
     OUT.parent.mkdir(exist_ok=True)

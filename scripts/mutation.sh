@@ -8,8 +8,10 @@
 # It mutates files in place, so it runs on a copy of the committed tree (git archive HEAD),
 # never on the shared working tree. The test command uses this project's Python (torch and
 # the test extras); cosmic-ray itself may live elsewhere: COSMIC_RAY=/path/to/cosmic-ray.
-# The session database lands in build/mutation/ (ignored); scripts/mutation-summary.py turns
-# the sessions into docs/mutation-summary.md.
+# The session database lands in build/mutation/ (ignored); scripts/mutation-summary.py writes
+# each session to its committed ledger (docs/mutation-ledger/) and the summary. MUTATION_RESUME=1
+# keeps the finished mutants of the local session, or else of the ledger, while the module is
+# unchanged since.
 set -euo pipefail
 
 module="${1:?usage: scripts/mutation.sh MODULE (one listed in scripts/mutation-targets.txt)}"
@@ -30,7 +32,7 @@ name="$(echo "$module" | tr '/.' '__')"
 work="$(mktemp -d "${TMPDIR:-/tmp}/bnconform-mutation.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 git -C "$root" archive HEAD | tar -x -C "$work"
-cp "$root/scripts/mutation_runner.py" "$work/scripts/"  # the runner as checked out, even uncommitted
+cp "$root/scripts/mutation_runner.py" "$root/scripts/mutation_ledger.py" "$work/scripts/"  # as checked out, even uncommitted
 cd "$work"
 
 # The copy's bnconform, not the editable install's: python -m pytest puts the copy first on sys.path.
@@ -63,13 +65,22 @@ done
 cat "$out/$name.runner.log"
 
 session="$out/$name.sqlite"
-if [[ "${MUTATION_RESUME:-}" == 1 && -f "$session" ]] \
-        && git -C "$root" diff --quiet "$(cat "$out/$name.commit")" HEAD -- "$module"; then
+ledger="$root/docs/mutation-ledger/$name.tsv"
+ledger_commit="$( [[ -f "$ledger" ]] && sed -n 's/^# commit: //p' "$ledger" || true)"
+unchanged_since() { [[ -n "$1" ]] && git -C "$root" diff --quiet "$1" HEAD -- "$module" 2>/dev/null; }
+if [[ "${MUTATION_RESUME:-}" == 1 && -f "$session" ]] && unchanged_since "$(cat "$out/$name.commit")"; then
     echo "mutation.sh: resuming $session (the module is unchanged since; its finished mutants are kept)"
 else
     rm -f "$session"
     "$cosmic_ray" init mutation.toml "$session"
     git -C "$root" rev-parse HEAD > "$out/$name.commit"
+    if [[ "${MUTATION_RESUME:-}" == 1 ]] && unchanged_since "$ledger_commit"; then
+        # The committed ledger's outcomes, from another checkout or an earlier sitting: cosmic-ray's
+        # own interpreter (the one its script runs with) writes them into the new session.
+        cosmic_python="$(head -n1 "$(command -v "$cosmic_ray")" | sed 's/^#! *//')"
+        "$cosmic_python" "$root/scripts/mutation_ledger.py" resume "$session" "$ledger"
+        echo "$ledger_commit" > "$out/$name.commit"
+    fi
 fi
 "$cosmic_ray" baseline mutation.toml   # the tests must pass unmutated, or every mutant looks killed
 "$cosmic_ray" exec mutation.toml "$session"

@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
+import mutation_ledger
+
 SOCKET = ".mutation-runner.sock"
 COVERAGE_MAP = ".mutation-coverage.json"
 KILLER = ".mutation-killer"  # the child writes the node id of the test that failed
@@ -59,7 +61,8 @@ def serve(module: str, test_args: list[str]) -> None:
     statements = statement_spans(source)
     lines, durations = measure_coverage(root, module, test_args)
     history = os.environ.get("MUTATION_HISTORY")
-    every_test = expected_cost_order(durations, kill_history(Path(history) if history else None))
+    kills = kill_history(Path(history) if history else None, root / "docs" / "mutation-ledger")
+    every_test = expected_cost_order(durations, kills)
     deadlines = {test: test_deadline(seconds) for test, seconds in durations.items()}
     at_import = {line for line, tests in lines.items() if IMPORT_CONTEXT in tests}
     print(f"mutation_runner: {len(every_test)} tests, {len(lines)} lines covered, "
@@ -173,24 +176,32 @@ def expected_cost_order(durations: dict[str, float], kills: dict[str, int]) -> l
     return sorted(durations, key=lambda test: (durations[test] / (1 + kills.get(test, 0)), test))
 
 
-def kill_history(sessions: Path | None) -> dict[str, int]:
-    """Test -> mutants it killed, over the cosmic-ray sessions in `sessions` (MUTATION_HISTORY)."""
+def kill_history(sessions: Path | None, ledgers: Path | None = None) -> dict[str, int]:
+    """Test -> mutants it killed, over the cosmic-ray sessions in `sessions` (MUTATION_HISTORY) and
+    the committed ledgers of modules without a session there (the same kills otherwise)."""
     import sqlite3
 
     kills: dict[str, int] = {}
-    for session in sorted(sessions.glob("*.sqlite")) if sessions and sessions.is_dir() else []:
+    found = sorted(sessions.glob("*.sqlite")) if sessions and sessions.is_dir() else []
+    for session in found:
         try:
             with sqlite3.connect(f"file:{session}?mode=ro", uri=True) as db:
                 outputs = [row[0] for row in db.execute("select output from work_results")]
         except sqlite3.Error:
             continue  # a session being written or from another tool version: no history from it
-        for output in outputs:
-            try:
-                killer = json.loads(output or "{}").get("killed_by")
-            except (ValueError, AttributeError):
-                continue
+        for killer in map(mutation_ledger.killer_of, outputs):
             if killer:
                 kills[killer] = kills.get(killer, 0) + 1
+    with_session = {session.stem for session in found}
+    for ledger in sorted(ledgers.glob("*.tsv")) if ledgers and ledgers.is_dir() else []:
+        if ledger.stem in with_session:
+            continue
+        try:
+            killers = [m.killed_by for m in mutation_ledger.read(ledger).mutants]
+        except (ValueError, KeyError):
+            continue  # not a ledger this version writes: no history from it
+        for killer in filter(None, killers):
+            kills[killer] = kills.get(killer, 0) + 1
     return kills
 
 

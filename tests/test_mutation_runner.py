@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "mutation_runner.p
 
 @pytest.fixture(scope="module")
 def mr():
+    if str(SCRIPT.parent) not in sys.path:  # as `python scripts/mutation_runner.py` has it: its sibling modules
+        sys.path.insert(0, str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("mutation_runner", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -57,6 +60,28 @@ def test_kill_history_counts_each_session_s_killers(mr, tmp_path: Path) -> None:
     assert mr.kill_history(None) == {}
 
 
+LEDGER = """# module: bnconform/probes/{name}.py
+# commit: 0123456789abcdef
+# date: 2026-12-03 13:00 UTC
+line\tcolumn\toperator\toccurrence\tdefinition\toutcome\tkilled_by
+3\t4\tcore/NumberReplacer\t0\tf\tkilled\t{killer}
+5\t0\tcore/NumberReplacer\t1\tf\tsurvived\t
+7\t0\tcore/NumberReplacer\t2\tf\tpending\t
+"""
+
+
+def test_kill_history_counts_the_ledgers_of_modules_without_a_local_session(mr, tmp_path: Path) -> None:
+    sessions, ledgers = tmp_path / "sessions", tmp_path / "ledgers"
+    sessions.mkdir()
+    ledgers.mkdir()
+    session(sessions / "bnconform_probes_a_py.sqlite", [json.dumps({"killed_by": "t1"})])
+    (ledgers / "bnconform_probes_a_py.tsv").write_text(LEDGER.format(name="a", killer="t1"))  # the session's own
+    (ledgers / "bnconform_probes_b_py.tsv").write_text(LEDGER.format(name="b", killer="t2"))
+    (ledgers / "bnconform_probes_c_py.tsv").write_text("not a ledger")
+    assert mr.kill_history(sessions, ledgers) == {"t1": 1, "t2": 1}
+    assert mr.kill_history(None, ledgers) == {"t1": 1, "t2": 1}
+
+
 def test_a_test_deadline_is_ten_times_its_unmutated_duration_and_at_least_the_floor(mr) -> None:
     assert mr.test_deadline(0.1) == mr.DEADLINE_FLOOR_S == 20.0
     assert mr.test_deadline(5.0) == 50.0
@@ -65,6 +90,7 @@ def test_a_test_deadline_is_ten_times_its_unmutated_duration_and_at_least_the_fl
 CHILD = """
 import importlib.util, socket, sys, time
 from pathlib import Path
+sys.path.insert(0, str(Path(sys.argv[1]).parent))
 spec = importlib.util.spec_from_file_location("mutation_runner", sys.argv[1])
 mr = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mr)
@@ -96,7 +122,6 @@ def test_a_test_past_its_deadline_kills_the_mutant_its_subprocesses_too_and_is_n
     tmp_path: Path, selected: str, rc: str, killer: str,
 ) -> None:
     import subprocess
-    import sys
 
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_hang.py").write_text(HANGING_TESTS)

@@ -1,0 +1,125 @@
+"""The committed mutation ledger (scripts/mutation_ledger.py) and the summary built from it: a
+module's outcomes must survive the checkout unchanged, resume only into the same mutants, and
+give the same row as the session they came from."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def load(name: str, filename: str):
+    if str(SCRIPTS) not in sys.path:  # as `python scripts/X.py` has it: its sibling modules
+        sys.path.insert(0, str(SCRIPTS))
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / filename)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def ml():
+    return load("mutation_ledger", "mutation_ledger.py")
+
+
+@pytest.fixture(scope="module")
+def summary():
+    return load("mutation_summary", "mutation-summary.py")
+
+
+def dumped(line: int, column: int, operator: str, occurrence: int, result: dict | None,
+           definition: str | None = "f") -> str:
+    item = {"job_id": f"job{line}-{occurrence}", "mutations": [{
+        "module_path": "bnconform/probes/x.py", "operator_name": operator, "occurrence": occurrence,
+        "start_pos": [line, column], "end_pos": [line, column + 1], "operator_args": {},
+        "definition_name": definition}]}
+    return json.dumps([item, result])
+
+
+DUMP = [
+    dumped(9, 2, "core/NumberReplacer", 1, None),
+    dumped(3, 4, "core/NumberReplacer", 0, {"worker_outcome": "normal", "test_outcome": "killed",
+                                            "output": json.dumps({"rc": 1, "killed_by": "tests/t.py::a"})}),
+    dumped(5, 0, "core/ReplaceOrWithAnd", 0, {"worker_outcome": "normal", "test_outcome": "survived",
+                                              "output": json.dumps({"rc": 0, "killed_by": ""})}, definition=None),
+    dumped(7, 8, "core/NumberReplacer", 2, {"worker_outcome": "abnormal", "test_outcome": "killed",
+                                            "output": "timeout"}),
+    dumped(8, 1, "core/AddNot", 0, {"worker_outcome": "exception", "test_outcome": "incompetent",
+                                    "output": None}),
+]
+
+
+def test_a_session_dump_survives_the_round_trip_through_the_committed_file(ml, tmp_path: Path) -> None:
+    ledger = ml.from_dump(DUMP, "0123456789abcdef", "2026-12-03 13:00 UTC")
+    path = ml.write(ledger, tmp_path)
+    assert path.name == "bnconform_probes_x_py.tsv"
+    again = ml.read(path)
+    assert (again.module, again.commit, again.date) == ("bnconform/probes/x.py", "0123456789abcdef",
+                                                        "2026-12-03 13:00 UTC")
+    assert again.mutants == sorted(ledger.mutants, key=lambda m: (m.line, m.column))
+    assert [(m.line, m.outcome, m.killed_by, m.definition) for m in again.mutants] == [
+        (3, "killed", "tests/t.py::a", "f"), (5, "survived", "", ""), (7, "killed", "", "f"),
+        (8, "incompetent", "", "f"), (9, "pending", "", "f")]
+    assert [m.line for m in again.finished] == [3, 5, 7, 8]
+    assert ml.read_all(tmp_path) == {"bnconform/probes/x.py": again}
+    assert ml.read_all(tmp_path / "missing") == {}
+
+
+@pytest.mark.parametrize(("output", "killer"), [
+    (json.dumps({"rc": 1, "killed_by": "tests/t.py::a (over its 20 s deadline)"}),
+     "tests/t.py::a (over its 20 s deadline)"),
+    (json.dumps({"rc": 0, "killed_by": ""}), ""), ("timeout", ""), (None, ""), ("[1, 2]", ""),
+])
+def test_the_killer_is_read_from_the_runner_s_report_only(ml, output: str | None, killer: str) -> None:
+    assert ml.killer_of(output) == killer
+
+
+def test_resuming_copies_only_finished_outcomes_into_the_same_pending_mutants(ml) -> None:
+    ledger = ml.from_dump(DUMP, "0123456789abcdef", "2026-12-03 13:00 UTC")
+    pending = {
+        ("core/NumberReplacer", 0): ("a", 3),    # the same mutant: copied
+        ("core/ReplaceOrWithAnd", 0): ("b", 6),  # renumbered to another line: not the same mutant
+        ("core/NumberReplacer", 1): ("c", 9),    # pending in the ledger too: nothing to copy
+        ("core/AddNot", 0): ("d", 8),
+    }  # ("core/NumberReplacer", 2) already finished in the session: never overwritten
+    copied = ml.outcomes_to_copy(ledger, pending)
+    assert [(job, m.outcome) for job, m in copied] == [("a", "killed"), ("d", "incompetent")]
+
+
+EQUIVALENT = {("bnconform/probes/x.py", 5, "core/ReplaceOrWithAnd", 0): "why"}
+RECHECKED = {("bnconform/probes/x.py", 5, "core/ReplaceOrWithAnd", 0): "tests/t.py::b"}
+
+
+@pytest.mark.parametrize(("equivalent", "rechecked", "counts", "survivors"), [
+    ({}, {}, (3, 0, 1, 0, 1), ["line 5: core/ReplaceOrWithAnd #0 (-)"]),
+    (EQUIVALENT, {}, (3, 0, 0, 1, 1), []),
+    ({}, RECHECKED, (4, 1, 0, 0, 1), []),
+])
+def test_a_module_s_row_comes_from_its_ledger_as_from_its_session(
+    ml, summary, monkeypatch: pytest.MonkeyPatch, equivalent: dict, rechecked: dict,
+    counts: tuple[int, ...], survivors: list[str],
+) -> None:
+    monkeypatch.setattr(summary, "source_at", lambda commit, path: "x = 1\n")  # no rule applies
+    row = summary.summarize(ml.from_dump(DUMP, "0123456789abcdef", "2026-12-03 13:00 UTC"), equivalent, rechecked)
+    assert (row.killed, row.rechecked, row.survived, row.equivalent, row.pending) == counts
+    assert row.survivors == survivors
+    assert (row.path, row.commit, row.date) == ("bnconform/probes/x.py", "0123456789ab", "2026-12-03 13:00 UTC")
+
+
+def test_a_survivor_inside_an_annotation_is_equivalent_by_rule(ml, summary, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = "from __future__ import annotations\n\n\n\ndef f(a: int | None) -> None:\n    pass\n"
+    monkeypatch.setattr(summary, "source_at", lambda commit, path: source)
+    survived = {"worker_outcome": "normal", "test_outcome": "survived", "output": "{}"}
+    ledger = ml.from_dump([dumped(5, 9, "core/ReplaceBinaryOperator_BitOr_Add", 0, survived),
+                           dumped(6, 4, "core/ReplaceOrWithAnd", 0, survived)], "0123456789abcdef", "d")
+    row = summary.summarize(ledger, {}, {})
+    assert (row.equivalent, row.by_rule, row.survived) == (1, 1, 1)
