@@ -74,13 +74,16 @@ else
     rm -f "$session"
     "$cosmic_ray" init mutation.toml "$session"
     git -C "$root" rev-parse HEAD > "$out/$name.commit"
-    if [[ "${MUTATION_RESUME:-}" == 1 ]] && unchanged_since "$ledger_commit"; then
-        # The committed ledger's outcomes, from another checkout or an earlier sitting: cosmic-ray's
-        # own interpreter (the one its script runs with) writes them into the new session.
-        cosmic_python="$(head -n1 "$(command -v "$cosmic_ray")" | sed 's/^#! *//')"
-        "$cosmic_python" "$root/scripts/mutation_ledger.py" resume "$session" "$ledger"
-        echo "$ledger_commit" > "$out/$name.commit"
-    fi
+    [[ "${MUTATION_RESUME:-}" == 1 ]] && unchanged_since "$ledger_commit" && echo "$ledger_commit" > "$out/$name.commit"
+fi
+if [[ "${MUTATION_RESUME:-}" == 1 ]]; then
+    # The committed ledger's outcomes (another checkout, an earlier sitting) while the module is
+    # unchanged since, and the mutants recorded as equivalent left unrun: cosmic-ray's own
+    # interpreter (the one its script runs with) writes them into the session. A run without
+    # MUTATION_RESUME runs every mutant: one recorded as equivalent that is killed shows a wrong record.
+    unchanged_since "$ledger_commit" || ledger=""
+    cosmic_python="$(head -n1 "$(command -v "$cosmic_ray")" | sed 's/^#! *//')"
+    "$cosmic_python" "$root/scripts/mutation_ledger.py" resume "$session" "$ledger" "$root/scripts/mutation-equivalent.txt"
 fi
 "$cosmic_ray" baseline mutation.toml   # the tests must pass unmutated, or every mutant looks killed
 "$cosmic_ray" exec mutation.toml "$session"

@@ -1,13 +1,14 @@
 """The committed outcome of every mutant of a module (issue 13): docs/mutation-ledger/<module>.tsv.
 
-    python scripts/mutation_ledger.py resume SESSION LEDGER   # with cosmic-ray's interpreter
+    python scripts/mutation_ledger.py resume SESSION LEDGER EQUIVALENT   # with cosmic-ray's interpreter
 
 Why: cosmic-ray's sessions live in the ignored build/mutation/ and vanish with the checkout,
 while a module of a thousand mutants takes longer than one sitting on a 2-core machine. The
 ledger keeps each mutant of a module's last session (its position, operator, occurrence and
 outcome, `pending` until it runs, and the test that killed it) in the repository, so that
 - scripts/mutation.sh resumes in any checkout where the last sitting stopped, while the module is
-  unchanged since the ledger's commit (`resume` copies the finished outcomes into a new session);
+  unchanged since the ledger's commit (`resume` copies the finished outcomes into a new session,
+  and leaves unrun the mutants recorded as equivalent);
 - scripts/mutation-summary.py rebuilds a module's row from it when this checkout has no session;
 - the runner puts the tests that killed most mutants first, in a fresh checkout too.
 Standard library only: cosmic-ray's interpreter and the project's both import it.
@@ -124,27 +125,55 @@ def outcomes_to_copy(ledger: Ledger, pending: dict[tuple[str, int], tuple[str, i
     return jobs
 
 
-def resume(session: Path, ledger_path: Path) -> int:
-    """Copy the ledger's finished outcomes into the session's pending jobs (cosmic-ray's API)."""
+def recorded_equivalent(pending: dict[tuple[str, int, str, int], str], recorded: Iterable[str]) -> list[str]:
+    """Job ids of pending mutants recorded as equivalent (lines of mutation-equivalent.txt: module,
+    line, operator, occurrence, reason). The summary counts such a mutant equivalent whatever its
+    outcome, so running it (minutes when every covering test passes) changes nothing."""
+    keys = set()
+    for raw in recorded:
+        if raw.strip() and not raw.startswith("#"):
+            module, line, operator, occurrence, _ = raw.split("\t", 4)
+            keys.add((module, int(line), operator, int(occurrence)))
+    return [job for key, job in pending.items() if key in keys]
+
+
+def pending_jobs(db: object) -> dict[tuple[str, int, str, int], str]:
+    """(module, line, operator, occurrence) -> job id of each mutant the session has not run."""
+    jobs = {}
+    for item in db.pending_work_items:  # type: ignore[attr-defined]
+        (mutation,) = item.mutations
+        key = (str(mutation.module_path), mutation.start_pos[0], mutation.operator_name, mutation.occurrence)
+        jobs[key] = item.job_id
+    return jobs
+
+
+def resume(session: Path, ledger_path: Path, equivalent_path: Path) -> int:
+    """Copy the ledger's finished outcomes into the session's pending jobs, and mark the mutants
+    recorded as equivalent survived without running them (cosmic-ray's API)."""
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
-    ledger = read(ledger_path)
+    copied: list[tuple[str, Mutant]] = []
     with use_db(str(session), WorkDB.Mode.open) as db:
-        pending = {}
-        for item in db.pending_work_items:
-            (mutation,) = item.mutations
-            pending[(mutation.operator_name, mutation.occurrence)] = (item.job_id, mutation.start_pos[0])
-        copied = outcomes_to_copy(ledger, pending)
-        for job_id, mutant in copied:
-            output = json.dumps({"killed_by": mutant.killed_by, "from_ledger": ledger.commit})
-            db.set_result(job_id, WorkResult(WorkerOutcome.NORMAL, output, TestOutcome(mutant.outcome)))
-    print(f"mutation_ledger: {len(copied)} finished mutants copied from {ledger_path.name} "
-          f"(session {ledger.commit[:12]}, {ledger.date})")
+        if ledger_path.is_file():
+            ledger = read(ledger_path)
+            by_identity = {(k[2], k[3]): (job, k[1]) for k, job in pending_jobs(db).items()}
+            copied = outcomes_to_copy(ledger, by_identity)
+            for job_id, mutant in copied:
+                output = json.dumps({"killed_by": mutant.killed_by, "from_ledger": ledger.commit})
+                db.set_result(job_id, WorkResult(WorkerOutcome.NORMAL, output, TestOutcome(mutant.outcome)))
+            print(f"mutation_ledger: {len(copied)} finished mutants copied from {ledger_path.name} "
+                  f"(session {ledger.commit[:12]}, {ledger.date})")
+        lines = equivalent_path.read_text().splitlines() if equivalent_path.is_file() else []
+        skipped = recorded_equivalent(pending_jobs(db), lines)
+        for job_id in skipped:
+            output = json.dumps({"rc": 0, "recorded_equivalent": True})
+            db.set_result(job_id, WorkResult(WorkerOutcome.SKIPPED, output, TestOutcome.SURVIVED))
+        print(f"mutation_ledger: {len(skipped)} mutants recorded as equivalent left unrun")
     return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] != "resume":
-        sys.exit("usage: mutation_ledger.py resume SESSION LEDGER")
-    sys.exit(resume(Path(sys.argv[2]), Path(sys.argv[3])))
+    if len(sys.argv) != 5 or sys.argv[1] != "resume":
+        sys.exit("usage: mutation_ledger.py resume SESSION LEDGER EQUIVALENT")
+    sys.exit(resume(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])))

@@ -123,3 +123,12 @@ def test_a_survivor_inside_an_annotation_is_equivalent_by_rule(ml, summary, monk
                            dumped(6, 4, "core/ReplaceOrWithAnd", 0, survived)], "0123456789abcdef", "d")
     row = summary.summarize(ledger, {}, {})
     assert (row.equivalent, row.by_rule, row.survived) == (1, 1, 1)
+
+
+def test_resuming_leaves_unrun_only_the_pending_mutants_recorded_as_equivalent(ml) -> None:
+    pending = {("bnconform/x.py", 5, "core/AddNot", 0): "a", ("bnconform/x.py", 5, "core/AddNot", 1): "b",
+               ("bnconform/y.py", 5, "core/AddNot", 0): "c", ("bnconform/x.py", 6, "core/AddNot", 0): "d"}
+    recorded = ["# module, line, operator, occurrence, reason", "",
+                "bnconform/x.py\t5\tcore/AddNot\t0\ta reason\twith a tab",
+                "bnconform/x.py\t9\tcore/AddNot\t0\tnot pending"]
+    assert ml.recorded_equivalent(pending, recorded) == ["a"]
