@@ -161,3 +161,20 @@ def test_outputs_are_compared_after_running_statistics_the_class_does_not_have()
     result = layout_probes.memory_formats(context(StatelessEvalOffOnChannelsLast), (4,))
     assert [e.split(" differs")[0] for e in result.errors] == [
         "channels_last input (rank 4): eval output", "channels_last module and input (rank 4): eval output"]
+
+
+class InPlaceWithoutGrad(nn.BatchNorm2d):
+    """An inference fast path: with autograd off it writes its result into the input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        if not torch.is_grad_enabled():
+            return x.copy_(y)
+        return y
+
+
+def test_the_input_check_runs_without_grad_where_inference_fast_paths_write_in_place() -> None:
+    from bnconform.probes import inputs
+
+    writes = inputs.modified_inputs(context(InPlaceWithoutGrad))
+    assert [call for call, _ in writes.calls] == ["train-mode forward (input check)", "eval-mode forward (input check)"]

@@ -116,6 +116,16 @@ def test_axes_holding_one_value_predict_nothing() -> None:
     assert statistics.predicts(ctx, x, F.instance_norm(x, eps=ctx.spec.eps), (2, 3), "biased") is True
 
 
+@pytest.mark.parametrize(("off", "predicted"), [(0.004, True), (0.006, False)])
+def test_a_hypothesis_predicts_an_output_within_half_a_percent_of_its_peak(off: float, predicted: bool) -> None:
+    ctx = context(nn.BatchNorm2d)
+    x = data()
+    y = F.instance_norm(x, eps=ctx.spec.eps)
+    peak = float(y.abs().max())
+    y.view(-1)[7] += off * peak  # one value off by `off` of the largest output
+    assert statistics.predicts(ctx, x, y, (2, 3), "biased") is predicted
+
+
 def test_spread_is_the_range_relative_to_the_mean_magnitude() -> None:
     assert statistics.spread(torch.tensor([1.0, 2.0, 3.0])) == 1.0
     assert statistics.spread(torch.tensor([-2.0, 2.0])) == 2.0
