@@ -594,6 +594,17 @@ def test_an_output_of_any_other_shape_is_refused(shape: tuple[int, ...]) -> None
     assert input_probes.validated_output("train-mode forward", x + 1, x).shape == x.shape
 
 
+def test_an_output_on_another_device_is_refused_before_its_values_are_read() -> None:
+    from bnconform.errors import UserCodeError
+    from bnconform.probes import inputs as input_probes
+
+    x = torch.zeros(2, 3, 4)
+    with pytest.raises(UserCodeError) as raised:
+        input_probes.validated_output("eval-mode forward", torch.zeros(2, 3, 4, device="meta"), x)
+    assert raised.value.kind == "type"
+    assert "returned a tensor on meta for an input on cpu" in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("residual", "working"), [(0.99e-3, torch.float32), (1e-3, torch.float64), (1e-11, torch.float64)]
 )

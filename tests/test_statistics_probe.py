@@ -40,9 +40,11 @@ def test_the_fit_recovers_the_mean_and_denominator_of_each_channel(axis: int) ->
     assert torch.allclose(fit.shift, MEAN) and torch.allclose(fit.scale, STD) and fit.residual < 1e-12
 
 
-def test_an_output_no_affine_map_of_the_input_fits_with_a_large_residual() -> None:
+@pytest.mark.parametrize("size", [1.0, 1e-6])
+def test_an_output_no_affine_map_of_the_input_fits_with_a_large_residual(size: float) -> None:
+    """Relative to the output's own spread: a tiny output is no closer to affine."""
     x = data()
-    assert statistics.fit_per_channel(x, x.pow(2), 1).residual > statistics.FIT_TOL
+    assert statistics.fit_per_channel(x, size * x.pow(2), 1).residual > 0.1
 
 
 def test_a_normalization_clipped_at_zero_is_fitted_as_a_fused_relu() -> None:
@@ -152,6 +154,29 @@ def test_explicit_eps_placement(cls: type | str, placement: str) -> None:
 def test_a_default_eps_other_than_the_spec_s_is_measured() -> None:
     observed = statistics.eps_behaviour(context(corpus("eps_default")), "biased")
     assert observed.placement == "inside-sqrt" and abs(observed.default_value / 1e-5 - 1) > 0.5
+
+
+class StdPlusSmallEps(nn.Module):
+    """Hand-written `x / (std + eps)` with eps = 1e-6 fixed: a tenth of the spec's, outside the root."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        axes = [0, *range(2, x.dim())]
+        mean = x.mean(dim=axes, keepdim=True)
+        std = x.var(dim=axes, unbiased=False, keepdim=True).sqrt()
+        view = [1, -1] + [1] * (x.dim() - 2)
+        return (x - mean) / (std + 1e-6) * self.weight.view(view) + self.bias.view(view)
+
+
+def test_a_small_default_eps_is_read_with_the_placement_that_makes_it_one_value() -> None:
+    """Only when every placement implies next to nothing (an ignored eps) does the spec's placement
+    decide; 1e-6 outside the root is a tenth of the spec's eps, not nothing."""
+    value, placement = statistics.default_eps(context(StdPlusSmallEps), 2, "biased", "untested")
+    assert placement == "outside-sqrt" and abs(value / 1e-6 - 1) < 1e-3
 
 
 def test_a_two_pass_variance_is_stable_and_a_cancelling_one_is_not() -> None:
