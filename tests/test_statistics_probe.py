@@ -118,6 +118,13 @@ def test_axes_holding_one_value_predict_nothing() -> None:
     assert statistics.predicts(ctx, x, F.instance_norm(x, eps=ctx.spec.eps), (2, 3), "biased") is True
 
 
+def test_axes_holding_two_values_are_a_hypothesis_like_any_other() -> None:
+    ctx = context(nn.BatchNorm2d)
+    x = data((2, 3, 5, 5))
+    per_position = (x - x.mean(0)) / (x.var(0, unbiased=False) + ctx.spec.eps).sqrt()
+    assert statistics.predicts(ctx, x, per_position, (0,), "biased") is True
+
+
 @pytest.mark.parametrize(("off", "predicted"), [(0.004, True), (0.006, False)])
 def test_a_hypothesis_predicts_an_output_within_half_a_percent_of_its_peak(off: float, predicted: bool) -> None:
     ctx = context(nn.BatchNorm2d)
