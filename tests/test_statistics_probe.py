@@ -210,6 +210,26 @@ def test_structure_of_per_sample_statistics_names_their_axes() -> None:
     assert observed.source == "other" and observed.axes is not None and 0 not in observed.axes
 
 
+class WithoutEps(nn.Module):
+    """From-scratch homework with no eps at all: the structure is still measured."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        std = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True).sqrt()
+        return (x - mean) / std * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+def test_structure_is_measured_for_a_class_without_eps() -> None:
+    ctx = context(WithoutEps)
+    observed = statistics.structure(ctx, 4)
+    assert (observed.source, observed.estimator, observed.axes) == ("batch", "biased", (0, 2, 3))
+
+
 def test_structure_of_an_output_that_ignores_the_input_is_constant() -> None:
     class Constant(nn.BatchNorm2d):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
