@@ -55,6 +55,14 @@ def test_a_normalization_clipped_at_zero_is_fitted_as_a_fused_relu() -> None:
     assert activation == "" and fit.residual < 1e-12
 
 
+def test_an_exactly_affine_output_whose_minimum_is_zero_is_not_read_as_clipped() -> None:
+    x = data()
+    y = normalized(x)
+    y = y - y.amin(dim=(0, 2, 3), keepdim=True)  # affine per channel, >= 0, one exact 0 per channel
+    fit, activation = statistics.fit_with_activation(x, y, 1)
+    assert activation == "" and fit.residual < 1e-12
+
+
 def test_outputs_that_are_not_a_clipped_normalization_have_no_clipped_fit() -> None:
     x = data()
     y = F.relu(normalized(x))
