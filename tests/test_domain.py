@@ -302,3 +302,35 @@ def test_the_rule_is_found_among_the_batch_sizes_tried_at_rank_2_where_n_1_is_no
     assert rule({3: "x", 7: "x", 9: "x"}, tried) == (2, 1)
     assert rule({3: "x", 7: "x", 9: "x"}) == (1, 1)  # with N=1 counted as accepted, no multiple fits
     assert constraint(dict.fromkeys(tried, "x"), tried) == f"training rejects every batch size tried ({list(tried)})"
+
+
+class GhostSixBatchNorm(nn.BatchNorm2d):
+    """Ghost batch normalization over virtual batches of 6: training needs N divisible by 6."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] % 6:
+            raise ValueError(f"batch {x.shape[0]} is not a multiple of the ghost batch 6")
+        return torch.cat([super(GhostSixBatchNorm, self).forward(chunk) for chunk in x.split(6)])
+
+
+def test_a_batch_size_that_needs_two_factors_is_among_those_tried() -> None:
+    """6 is the one size tried that is divisible by both 2 and 3: without it a ghost batch of 6
+    would read as a class that trains on no batch size at all."""
+    found = context(GhostSixBatchNorm).domain
+    assert found.batch_constraint == "training rejects N in [1, 2, 3, 4, 7, 8, 9]"
+    assert found.batch == 6
+
+
+class AtMostEightChannels(nn.BatchNorm2d):
+    """A fused kernel that tiles at most 8 channels: C = 11 fails, the probe's own C runs."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] > 8:
+            raise RuntimeError(f"kernel supports at most 8 channels, got {x.shape[1]}")
+        return super().forward(x)
+
+
+def test_the_channel_count_is_varied_unless_the_user_pinned_it() -> None:
+    found = context(AtMostEightChannels).domain
+    assert list(found.channel_errors) == [domain_probe.WIDE_CHANNELS]
+    assert "at most 8 channels, got 11" in found.channel_errors[domain_probe.WIDE_CHANNELS]

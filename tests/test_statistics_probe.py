@@ -63,6 +63,15 @@ def test_an_exactly_affine_output_whose_minimum_is_zero_is_not_read_as_clipped()
     assert activation == "" and fit.residual < 1e-12
 
 
+def test_three_unclipped_values_per_channel_are_enough_for_a_clipped_fit() -> None:
+    x = data((4, 3, 5))
+    fourth_largest = x.transpose(0, 1).reshape(3, -1).sort(dim=1, descending=True).values[:, 3]
+    y = F.relu(x - fourth_largest.view(1, 3, 1))  # exactly three positive values per channel
+    fit = statistics.fit_clipped(x, y, 1)
+    assert fit is not None and torch.allclose(fit.shift, fourth_largest.double())
+    assert torch.allclose(fit.scale, torch.ones(3, dtype=torch.float64))
+
+
 def test_outputs_that_are_not_a_clipped_normalization_have_no_clipped_fit() -> None:
     x = data()
     y = F.relu(normalized(x))
@@ -236,6 +245,26 @@ def test_structure_is_measured_for_a_class_without_eps() -> None:
     ctx = context(WithoutEps)
     observed = statistics.structure(ctx, 4)
     assert (observed.source, observed.estimator, observed.axes) == ("batch", "biased", (0, 2, 3))
+
+
+class SeededOnFirstBatch(nn.BatchNorm2d):
+    """Normalizes its first training batch with that batch's statistics, which seed the running
+    ones; every later batch with the running statistics (batch statistics on the first step only)."""
+
+    def __init__(self, num_features: int, **kwargs: object) -> None:
+        super().__init__(num_features, **kwargs)  # type: ignore[arg-type]
+        self.seeded = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and not self.seeded:
+            self.seeded = True
+            return super().forward(x)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+
+
+def test_structure_is_measured_after_warm_up_steps_where_first_step_behaviour_is_over() -> None:
+    observed = statistics.structure(context(SeededOnFirstBatch), 4)
+    assert observed.source == "running"
 
 
 def test_structure_of_an_output_that_ignores_the_input_is_constant() -> None:
