@@ -334,3 +334,11 @@ def test_the_channel_count_is_varied_unless_the_user_pinned_it() -> None:
     found = context(AtMostEightChannels).domain
     assert list(found.channel_errors) == [domain_probe.WIDE_CHANNELS]
     assert "at most 8 channels, got 11" in found.channel_errors[domain_probe.WIDE_CHANNELS]
+
+
+@pytest.mark.parametrize(("seed", "channels"), list(itertools.product(range(len(LAYOUTS)), (4, 6, 8))))
+def test_three_distinct_batch_sizes_are_tried_per_rank_whatever_c_the_user_pinned(seed: int, channels: int) -> None:
+    settings = RunSettings(seed=seed, num_features=channels)
+    ctx = RunContext(load_spec("pytorch"), Builder(load_target("torch.nn:BatchNorm2d")), settings)
+    tried = batches_to_try(ctx)
+    assert len(set(tried)) == 3 and channels not in tried[1:]
