@@ -313,10 +313,11 @@ class GhostSixBatchNorm(nn.BatchNorm2d):
         return torch.cat([super(GhostSixBatchNorm, self).forward(chunk) for chunk in x.split(6)])
 
 
-def test_a_batch_size_that_needs_two_factors_is_among_those_tried() -> None:
+@pytest.mark.parametrize("seed", range(len(LAYOUTS)))
+def test_a_batch_size_that_needs_two_factors_is_among_those_tried(seed: int) -> None:
     """6 is the one size tried that is divisible by both 2 and 3: without it a ghost batch of 6
-    would read as a class that trains on no batch size at all."""
-    found = context(GhostSixBatchNorm).domain
+    would read as a class that trains on no batch size at all, at any layout's N."""
+    found = context(GhostSixBatchNorm, seed=seed).domain
     assert found.batch_constraint == "training rejects N in [1, 2, 3, 4, 7, 8, 9]"
     assert found.batch == 6
 
@@ -342,3 +343,17 @@ def test_three_distinct_batch_sizes_are_tried_per_rank_whatever_c_the_user_pinne
     ctx = RunContext(load_spec("pytorch"), Builder(load_target("torch.nn:BatchNorm2d")), settings)
     tried = batches_to_try(ctx)
     assert len(set(tried)) == 3 and channels not in tried[1:]
+
+
+class AtLeastTwoChannels(nn.BatchNorm2d):
+    """A grouped kernel that needs two channels or more: C = 1 fails, the probe's own C runs."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] < 2:
+            raise RuntimeError(f"grouped kernel needs at least 2 channels, got {x.shape[1]}")
+        return super().forward(x)
+
+
+def test_a_single_channel_is_among_the_channel_counts_tried() -> None:
+    found = context(AtLeastTwoChannels).domain
+    assert list(found.channel_errors) == [domain_probe.NARROW_CHANNELS] == [1]
