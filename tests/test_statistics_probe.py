@@ -180,20 +180,30 @@ def test_a_default_eps_other_than_the_spec_s_is_measured() -> None:
     assert observed.placement == "inside-sqrt" and abs(observed.default_value / 1e-5 - 1) > 0.5
 
 
-class StdPlusSmallEps(nn.Module):
-    """Hand-written `x / (std + eps)` with eps = 1e-6 fixed: a tenth of the spec's, outside the root."""
+class HandWritten(nn.Module):
+    """A from-scratch BatchNorm with affine parameters; each subclass writes its own denominator."""
 
     def __init__(self, num_features: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.ones(num_features))
         self.bias = nn.Parameter(torch.zeros(num_features))
 
+    def denominator(self, var: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         axes = [0, *range(2, x.dim())]
         mean = x.mean(dim=axes, keepdim=True)
-        std = x.var(dim=axes, unbiased=False, keepdim=True).sqrt()
+        var = x.var(dim=axes, unbiased=False, keepdim=True)
         view = [1, -1] + [1] * (x.dim() - 2)
-        return (x - mean) / (std + 1e-6) * self.weight.view(view) + self.bias.view(view)
+        return (x - mean) / self.denominator(var) * self.weight.view(view) + self.bias.view(view)
+
+
+class StdPlusSmallEps(HandWritten):
+    """`x / (std + eps)` with eps = 1e-6 fixed: a tenth of the spec's, outside the root."""
+
+    def denominator(self, var: torch.Tensor) -> torch.Tensor:
+        return var.sqrt() + 1e-6
 
 
 def test_a_small_default_eps_is_read_with_the_placement_that_makes_it_one_value() -> None:
@@ -227,18 +237,11 @@ def test_structure_of_per_sample_statistics_names_their_axes() -> None:
     assert observed.source == "other" and observed.axes is not None and 0 not in observed.axes
 
 
-class WithoutEps(nn.Module):
+class WithoutEps(HandWritten):
     """From-scratch homework with no eps at all: the structure is still measured."""
 
-    def __init__(self, num_features: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(num_features))
-        self.bias = nn.Parameter(torch.zeros(num_features))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(dim=(0, 2, 3), keepdim=True)
-        std = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True).sqrt()
-        return (x - mean) / std * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+    def denominator(self, var: torch.Tensor) -> torch.Tensor:
+        return var.sqrt()
 
 
 def test_structure_is_measured_for_a_class_without_eps() -> None:
