@@ -70,15 +70,7 @@ def core_modules() -> list[str]:
 def equivalents(path: Path = EQUIVALENT) -> dict[tuple[str, int, str, int], str]:
     """(module, line, operator, occurrence) -> why the mutant cannot change behaviour
     (mutation-equivalent.txt), or the test that kills it since (mutation-rechecked.txt)."""
-    table: dict[tuple[str, int, str, int], str] = {}
-    if not path.exists():
-        return table
-    for raw in path.read_text().splitlines():
-        if not raw.strip() or raw.startswith("#"):
-            continue
-        module, line, operator, occurrence, reason = raw.split("\t")
-        table[(module, int(line), operator, int(occurrence))] = reason
-    return table
+    return mutation_ledger.recorded(path.read_text().splitlines()) if path.exists() else {}
 
 
 def session_ledger(cosmic_ray: str, session: Path) -> Ledger:

@@ -125,16 +125,24 @@ def outcomes_to_copy(ledger: Ledger, pending: dict[tuple[str, int], tuple[str, i
     return jobs
 
 
-def recorded_equivalent(pending: dict[tuple[str, int, str, int], str], recorded: Iterable[str]) -> list[str]:
-    """Job ids of pending mutants recorded as equivalent (lines of mutation-equivalent.txt: module,
-    line, operator, occurrence, reason). The summary counts such a mutant equivalent whatever its
-    outcome, so running it (minutes when every covering test passes) changes nothing."""
-    keys = set()
-    for raw in recorded:
+def recorded(lines: Iterable[str]) -> dict[tuple[str, int, str, int], str]:
+    """(module, line, operator, occurrence) -> the last column, from the lines of
+    mutation-equivalent.txt (why the mutant cannot change behaviour) or mutation-rechecked.txt
+    (the test that kills it since)."""
+    table = {}
+    for raw in lines:
         if raw.strip() and not raw.startswith("#"):
-            module, line, operator, occurrence, _ = raw.split("\t", 4)
-            keys.add((module, int(line), operator, int(occurrence)))
-    return [job for key, job in pending.items() if key in keys]
+            module, line, operator, occurrence, last = raw.split("\t", 4)
+            table[(module, int(line), operator, int(occurrence))] = last
+    return table
+
+
+def recorded_equivalent(pending: dict[tuple[str, int, str, int], str], lines: Iterable[str]) -> list[str]:
+    """Job ids of pending mutants recorded as equivalent (the lines of mutation-equivalent.txt).
+    The summary counts such a mutant equivalent whatever its outcome, so running it (minutes
+    when every covering test passes) changes nothing."""
+    equivalent = recorded(lines)
+    return [job for key, job in pending.items() if key in equivalent]
 
 
 def pending_jobs(db: object) -> dict[tuple[str, int, str, int], str]:
