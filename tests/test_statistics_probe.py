@@ -88,6 +88,17 @@ def test_outputs_that_are_not_a_clipped_normalization_have_no_clipped_fit() -> N
     assert clipped_fit is not None and clipped_fit.residual < 1e-12
 
 
+def test_zeros_where_the_normalization_is_still_slightly_positive_are_not_a_relu() -> None:
+    """A threshold just above 0 (nn.Threshold(1e-6, 0) after the normalization) clips values a
+    ReLU would keep: even an affine part of 1e-7 at a zero rules the ReLU out."""
+    std = torch.tensor([0.5, 1.7, 1.5], dtype=torch.float64)  # not integers: no exact powers
+    x = data()
+    x[1, 2, 2, 2] = MEAN[2] + 1e-7 * std[2]
+    z = (x - MEAN.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    assert statistics.fit_clipped(x, F.relu(z), 1) is not None
+    assert statistics.fit_clipped(x, F.threshold(z, 1e-6, 0.0), 1) is None
+
+
 def fit_with_shift(shift: torch.Tensor) -> statistics.Fit:
     return statistics.Fit(torch.ones(3, dtype=torch.float64), shift.double(), 0.0)
 
@@ -217,6 +228,24 @@ def test_a_two_pass_variance_is_stable_and_a_cancelling_one_is_not() -> None:
     assert statistics.stability(context(nn.BatchNorm2d), "biased").relative_error < 1e-3
     unstable = statistics.stability(context(corpus("unstable_variance")), "biased")
     assert unstable.relative_error > 0.05 and unstable.mean_offset == 3000.0
+
+
+class RecordsInput(nn.BatchNorm2d):
+    seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        RecordsInput.seen.append(x.detach().clone())
+        return super().forward(x)
+
+
+def test_the_stability_finding_names_the_mean_the_class_was_given() -> None:
+    """The finding says "in float32 with mean 3000": no channel the class saw is far past that."""
+    RecordsInput.seen = []
+    offset = statistics.stability(context(RecordsInput), "biased").mean_offset
+    x = RecordsInput.seen[-1]
+    means = x.double().mean(dim=(0, 2, 3)).abs()
+    assert x.dtype == torch.float32
+    assert offset * 0.5 <= float(means.min()) and float(means.max()) <= offset * 1.5
 
 
 @pytest.mark.parametrize("name, source", [
