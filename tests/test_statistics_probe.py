@@ -306,3 +306,25 @@ def test_structure_of_an_output_that_ignores_the_input_is_constant() -> None:
 
     ctx = context(Constant)
     assert statistics.structure(ctx, ctx.primary_rank).source == "constant"
+
+
+class MeanOnlyTrainsOnRunningMean(HandWritten):
+    """Mean-only BatchNorm (no running_var) that centres training batches with its running mean,
+    updated first: the running mean is the one statistic it keeps, and it is reset like any."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features)
+        self.register_buffer("running_mean", torch.zeros(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        axes = [0, *range(2, x.dim())]
+        view = [1, -1] + [1] * (x.dim() - 2)
+        if self.training:
+            self.running_mean.mul_(0.9).add_(0.1 * x.detach().mean(dim=axes))
+        return (x - self.running_mean.view(view)) * self.weight.view(view) + self.bias.view(view)
+
+
+def test_a_class_keeping_only_a_running_mean_has_it_reset_and_is_seen_normalizing_with_it() -> None:
+    ctx = context(MeanOnlyTrainsOnRunningMean)
+    observed = statistics.structure(ctx, ctx.primary_rank)
+    assert observed.source == "running"

@@ -96,12 +96,12 @@ def structure(ctx: RunContext, rank: int) -> Structure:
 def reset_running(ctx: RunContext, prep: Prepared) -> Prepared:
     """Running statistics far from every batch again, so "running" and "batch" stay apart."""
     found = prep.discovery
-    if found.has("running_mean") and found.has("running_var"):
-        try:
-            found.set(prep.module, "running_mean", per_channel(STRUCTURE_RUNNING[0], ctx.channels))
-            found.set(prep.module, "running_var", per_channel(STRUCTURE_RUNNING[1], ctx.channels))
-        except (KeyError, ValueError, RuntimeError):
-            pass  # the statistics changed shape or kind in the warm-up: measured as they are
+    for name, values in zip(("running_mean", "running_var"), STRUCTURE_RUNNING, strict=True):
+        if found.has(name):  # each on its own: a mean-only BatchNorm keeps no running_var
+            try:
+                found.set(prep.module, name, per_channel(values, ctx.channels))
+            except (KeyError, ValueError, RuntimeError):
+                pass  # the statistic changed shape or kind in the warm-up: measured as it is
     return prep
 
 
