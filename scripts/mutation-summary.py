@@ -124,9 +124,23 @@ def in_annotation(spans: list[tuple[tuple[int, int], tuple[int, int]]], position
     return any(start <= (line, column) < end for start, end in spans)
 
 
-def source_at(commit: str, path: str) -> str:
-    shown = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, text=True)
+def git_output(*args: str) -> str:
+    shown = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
     return shown.stdout if shown.returncode == 0 else ""
+
+
+def source_of(ledger: Ledger) -> str:
+    """The module the ledger's positions are in: its migrated source, or the module at its commit."""
+    return git_output("cat-file", "-p", ledger.source) if ledger.source else git_output(
+        "show", f"{ledger.commit}:{ledger.module}")
+
+
+def superseded(session: Ledger, committed: Ledger | None) -> bool:
+    """A local session of the module as it was before an edit the committed ledger was migrated
+    past (scripts/mutation_migrate.py): its numbers name other mutants now."""
+    if committed is None or not committed.source:
+        return False
+    return git_output("rev-parse", f"{session.commit}:{session.module}").strip() != committed.source
 
 
 def summarize(ledger: Ledger, equivalent: dict[tuple[str, int, str, int], str],
@@ -141,14 +155,14 @@ def summarize(ledger: Ledger, equivalent: dict[tuple[str, int, str, int], str],
             continue
         if mutant.outcome == "survived":
             if annotations is None:
-                annotations = annotation_spans(source_at(ledger.commit, ledger.module))
+                annotations = annotation_spans(source_of(ledger))
             if in_annotation(annotations, [mutant.line, mutant.column]):
                 module.equivalent += 1
                 module.by_rule += 1
                 continue
         if mutant.outcome == "survived" and mutant.operator.rsplit("/", 1)[-1] in IDENTITY_OPERATORS:
             if interned is None:
-                interned = interned_literal_lines(source_at(ledger.commit, ledger.module))
+                interned = interned_literal_lines(source_of(ledger))
             if mutant.line in interned:
                 module.equivalent += 1
                 module.by_rule += 1
@@ -263,7 +277,9 @@ def main(argv: list[str]) -> int:
     ledgers = mutation_ledger.read_all()
     for session in sorted(SESSIONS.glob("*.sqlite")):
         ledger = session_ledger(args.cosmic_ray, session)
-        if ledger.module:  # a local session is newer than the ledger it may have resumed from
+        if superseded(ledger, ledgers.get(ledger.module)):
+            print(f"{session.name}: of {ledger.module} before its ledger was migrated: left out")
+        elif ledger.module:  # a local session is newer than the ledger it may have resumed from
             ledgers[ledger.module] = ledger
             mutation_ledger.write(ledger)
     for path, ledger in ledgers.items():

@@ -11,7 +11,7 @@
 # The session database lands in build/mutation/ (ignored); scripts/mutation-summary.py writes
 # each session to its committed ledger (docs/mutation-ledger/) and the summary. MUTATION_RESUME=1
 # keeps the finished mutants of the local session, or else of the ledger, while the module is
-# unchanged since.
+# unchanged since (after an edit, scripts/mutation_migrate.py moves the ledger to the new source).
 set -euo pipefail
 
 module="${1:?usage: scripts/mutation.sh MODULE (one listed in scripts/mutation-targets.txt)}"
@@ -67,21 +67,36 @@ cat "$out/$name.runner.log"
 session="$out/$name.sqlite"
 ledger="$root/docs/mutation-ledger/$name.tsv"
 ledger_commit="$( [[ -f "$ledger" ]] && sed -n 's/^# commit: //p' "$ledger" || true)"
+ledger_source="$( [[ -f "$ledger" ]] && sed -n 's/^# source: //p' "$ledger" || true)"
 unchanged_since() { [[ -n "$1" ]] && git -C "$root" diff --quiet "$1" HEAD -- "$module" 2>/dev/null; }
+# A migrated ledger (scripts/mutation_migrate.py) names the module's source itself, not a commit.
+ledger_is_current() {
+    if [[ -n "$ledger_source" ]]; then
+        [[ "$ledger_source" == "$(git -C "$root" rev-parse "HEAD:$module" 2>/dev/null)" ]]
+    else
+        unchanged_since "$ledger_commit"
+    fi
+}
 if [[ "${MUTATION_RESUME:-}" == 1 && -f "$session" ]] && unchanged_since "$(cat "$out/$name.commit")"; then
     echo "mutation.sh: resuming $session (the module is unchanged since; its finished mutants are kept)"
 else
     rm -f "$session"
     "$cosmic_ray" init mutation.toml "$session"
     git -C "$root" rev-parse HEAD > "$out/$name.commit"
-    [[ "${MUTATION_RESUME:-}" == 1 ]] && unchanged_since "$ledger_commit" && echo "$ledger_commit" > "$out/$name.commit"
+    if [[ "${MUTATION_RESUME:-}" == 1 && -z "$ledger_source" ]] && ledger_is_current; then
+        echo "$ledger_commit" > "$out/$name.commit"  # the ledger's session goes on
+    fi
 fi
 if [[ "${MUTATION_RESUME:-}" == 1 ]]; then
     # The committed ledger's outcomes (another checkout, an earlier sitting) while the module is
     # unchanged since, and the mutants recorded as equivalent left unrun: cosmic-ray's own
     # interpreter (the one its script runs with) writes them into the session. A run without
     # MUTATION_RESUME runs every mutant: one recorded as equivalent that is killed shows a wrong record.
-    unchanged_since "$ledger_commit" || ledger=""
+    if [[ -f "$ledger" ]] && ! ledger_is_current; then
+        echo "mutation.sh: $module changed since its ledger: every mutant runs" \
+             "(scripts/mutation_migrate.py carries the outcomes of unchanged definitions)"
+        ledger=""
+    fi
     cosmic_python="$(head -n1 "$(command -v "$cosmic_ray")" | sed 's/^#! *//')"
     "$cosmic_python" "$root/scripts/mutation_ledger.py" resume "$session" "$ledger" "$root/scripts/mutation-equivalent.txt"
 fi

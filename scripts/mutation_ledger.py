@@ -50,6 +50,7 @@ class Ledger:
     commit: str
     date: str
     mutants: list[Mutant] = field(default_factory=list)
+    source: str = ""  # git blob of the module the positions are in, when migrated (mutation_migrate.py)
 
     @property
     def finished(self) -> list[Mutant]:
@@ -90,7 +91,9 @@ def write(ledger: Ledger, directory: Path = LEDGERS) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = ["\t".join(str(getattr(m, c)) for c in COLUMNS) for m in sorted(
         ledger.mutants, key=lambda m: (m.line, m.column, m.operator, m.occurrence))]
-    header = [f"# module: {ledger.module}", f"# commit: {ledger.commit}", f"# date: {ledger.date}", "\t".join(COLUMNS)]
+    header = [f"# module: {ledger.module}", f"# commit: {ledger.commit}", f"# date: {ledger.date}"]
+    header += [f"# source: {ledger.source}"] if ledger.source else []
+    header.append("\t".join(COLUMNS))
     path.write_text("\n".join(header + rows) + "\n")
     return path
 
@@ -105,7 +108,7 @@ def read(path: Path) -> Ledger:
         elif raw and raw != "\t".join(COLUMNS):
             line, column, operator, occurrence, definition, outcome, killer = raw.split("\t")
             mutants.append(Mutant(int(line), int(column), operator, int(occurrence), definition, outcome, killer))
-    return Ledger(meta["module"], meta["commit"], meta["date"], mutants)
+    return Ledger(meta["module"], meta["commit"], meta["date"], mutants, meta.get("source", ""))
 
 
 def read_all(directory: Path = LEDGERS) -> dict[str, Ledger]:

@@ -108,7 +108,7 @@ def test_a_module_s_row_comes_from_its_ledger_as_from_its_session(
     ml, summary, monkeypatch: pytest.MonkeyPatch, equivalent: dict, rechecked: dict,
     counts: tuple[int, ...], survivors: list[str],
 ) -> None:
-    monkeypatch.setattr(summary, "source_at", lambda commit, path: "x = 1\n")  # no rule applies
+    monkeypatch.setattr(summary, "source_of", lambda ledger: "x = 1\n")  # no rule applies
     row = summary.summarize(ml.from_dump(DUMP, "0123456789abcdef", "2026-12-03 13:00 UTC"), equivalent, rechecked)
     assert (row.killed, row.rechecked, row.survived, row.equivalent, row.pending) == counts
     assert row.survivors == survivors
@@ -117,7 +117,7 @@ def test_a_module_s_row_comes_from_its_ledger_as_from_its_session(
 
 def test_a_survivor_inside_an_annotation_is_equivalent_by_rule(ml, summary, monkeypatch: pytest.MonkeyPatch) -> None:
     source = "from __future__ import annotations\n\n\n\ndef f(a: int | None) -> None:\n    pass\n"
-    monkeypatch.setattr(summary, "source_at", lambda commit, path: source)
+    monkeypatch.setattr(summary, "source_of", lambda ledger: source)
     survived = {"worker_outcome": "normal", "test_outcome": "survived", "output": "{}"}
     ledger = ml.from_dump([dumped(5, 9, "core/ReplaceBinaryOperator_BitOr_Add", 0, survived),
                            dumped(6, 4, "core/ReplaceOrWithAnd", 0, survived)], "0123456789abcdef", "d")

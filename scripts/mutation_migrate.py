@@ -1,0 +1,176 @@
+"""Carry a module's mutation outcomes and records across an edit of the module (issue 13).
+
+    python scripts/mutation_migrate.py MODULE   # with cosmic-ray's interpreter, after editing MODULE
+
+Why: cosmic-ray numbers a module's mutants by line and by each operator's occurrence in the whole
+module, so any edit renumbers the mutants after it. The ledger (docs/mutation-ledger/) and the
+records (scripts/mutation-equivalent.txt, scripts/mutation-rechecked.txt) would then name other
+mutants, and a module of a thousand mutants would have to run again from the start. Here a mutant
+is named by the top-level definition it lies in (its text), its place inside it and its operator:
+- a killed or incompetent mutant inside a definition whose text is unchanged keeps its outcome at
+  its new number (as mutmut keeps the results of unchanged functions); every other one, survivors
+  included, is pending again, since the new tests may kill it;
+- a record of a mutant inside an unchanged definition moves to the mutant's new number; a record
+  inside an edited definition is dropped and printed, to be examined again when the mutant runs.
+The ledger then names the edited source (`# source:` its git blob), so scripts/mutation.sh resumes
+from it. A run without MUTATION_RESUME runs every mutant again, whatever was carried.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import mutation_ledger
+from mutation_ledger import Ledger, Mutant
+
+ROOT = mutation_ledger.ROOT
+RECORDS = (ROOT / "scripts" / "mutation-equivalent.txt", ROOT / "scripts" / "mutation-rechecked.txt")
+CARRIED = ("killed", "incompetent")  # outcomes of the mutant alone; a survivor may be killed now
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A top-level statement of a module, or a statement of a top-level class body."""
+
+    text: str
+    ordinal: int  # among units of the same text, so two identical ones stay apart
+    start: int
+    end: int
+
+
+def units(source: str) -> list[Unit]:
+    lines = source.splitlines()
+    spans = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef) and node.body:
+            header_end = min(first_line(child) for child in node.body) - 1
+            spans.append((first_line(node), header_end))
+            spans.extend((first_line(child), child.end_lineno or child.lineno) for child in node.body)
+        else:
+            spans.append((first_line(node), node.end_lineno or node.lineno))
+    seen: Counter[str] = Counter()
+    found = []
+    for start, end in spans:
+        text = "\n".join(lines[start - 1:end])
+        found.append(Unit(text, seen[text], start, end))
+        seen[text] += 1
+    return found
+
+
+def first_line(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", [])
+    return min([node.lineno] + [d.lineno for d in decorators])
+
+
+Place = tuple[str, int, int, int, str, int]  # unit text, ordinal, line in unit, column, operator, rank
+
+
+def places(source: str, mutants: Iterable[Mutant]) -> dict[Place, Mutant]:
+    """Each mutant by its place in the unit it lies in; mutants outside every unit have none."""
+    spans = units(source)
+    placed: dict[Place, Mutant] = {}
+    rank: Counter[tuple[object, ...]] = Counter()
+    for mutant in sorted(mutants, key=lambda m: (m.operator, m.occurrence)):
+        unit = next((u for u in spans if u.start <= mutant.line <= u.end), None)
+        if unit is None:
+            continue
+        where = (unit.text, unit.ordinal, mutant.line - unit.start, mutant.column, mutant.operator)
+        placed[(*where, rank[where])] = mutant
+        rank[where] += 1
+    return placed
+
+
+def correspondence(old_source: str, old: Iterable[Mutant], new_source: str,
+                   new: Iterable[Mutant]) -> dict[tuple[str, int], tuple[Mutant, Mutant]]:
+    """Old (operator, occurrence) -> (old mutant, new mutant) for the mutants of unchanged units."""
+    before = places(old_source, old)
+    after = places(new_source, new)
+    return {m.identity: (m, after[place]) for place, m in before.items() if place in after}
+
+
+def migrated_ledger(ledger: Ledger, old_source: str, new_source: str, new: list[Mutant],
+                    commit: str, source: str) -> Ledger:
+    carried = {n.identity: o for o, n in correspondence(old_source, ledger.mutants, new_source, new).values()}
+    mutants = []
+    for mutant in new:
+        old = carried.get(mutant.identity)
+        if old is not None and old.outcome in CARRIED:
+            mutants.append(replace(mutant, outcome=old.outcome, killed_by=old.killed_by))
+        else:
+            mutants.append(replace(mutant, outcome=mutation_ledger.PENDING, killed_by=""))
+    return Ledger(ledger.module, commit, ledger.date, mutants, source)
+
+
+def migrated_records(lines: list[str], module: str,
+                     moved: dict[tuple[str, int], tuple[Mutant, Mutant]]) -> tuple[list[str], list[str]]:
+    """The record lines with this module's entries renumbered, and those dropped (edited units)."""
+    kept, dropped = [], []
+    by_position = {(o.line, o.operator, o.occurrence): n for o, n in moved.values()}
+    for raw in lines:
+        fields = raw.split("\t", 4)
+        if raw.startswith("#") or len(fields) < 5 or fields[0] != module:
+            kept.append(raw)
+            continue
+        new = by_position.get((int(fields[1]), fields[2], int(fields[3])))
+        if new is None:
+            dropped.append(raw)
+        else:
+            kept.append("\t".join([module, str(new.line), new.operator, str(new.occurrence), fields[4]]))
+    return kept, dropped
+
+
+def enumerate_mutants(path: Path) -> list[Mutant]:
+    """The mutants cosmic-ray's init makes of a module (every operator, no arguments, as
+    scripts/mutation.sh configures it)."""
+    from cosmic_ray.commands.init import _all_work_items
+
+    mutants = []
+    for item in _all_work_items([path], {}):
+        (spec,) = item.mutations
+        mutants.append(Mutant(spec.start_pos[0], spec.start_pos[1], spec.operator_name, spec.occurrence,
+                              spec.definition_name or "", mutation_ledger.PENDING))
+    return mutants
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+
+
+def migrate(module: str) -> int:
+    path = mutation_ledger.path_for(module)
+    if not path.is_file():
+        sys.exit(f"mutation_migrate: no ledger for {module} ({path.relative_to(ROOT)})")
+    ledger = mutation_ledger.read(path)
+    old_source = git("cat-file", "-p", ledger.source) if ledger.source else git("show", f"{ledger.commit}:{module}")
+    new_source = (ROOT / module).read_text()
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / Path(module).name
+        copy.write_text(new_source)
+        new = enumerate_mutants(copy)
+    blob = git("hash-object", "-w", module).strip()
+    head = git("rev-parse", "HEAD").strip()
+    moved = correspondence(old_source, ledger.mutants, new_source, new)
+    migrated = migrated_ledger(ledger, old_source, new_source, new, head, blob)
+    mutation_ledger.write(migrated)
+    finished = len(migrated.finished)
+    print(f"mutation_migrate: {module}: {finished} of {len(new)} outcomes carried "
+          f"({len(ledger.finished)} finished before), the rest pending")
+    for records in RECORDS:
+        kept, dropped = migrated_records(records.read_text().splitlines(), module, moved)
+        records.write_text("\n".join(kept) + "\n")
+        for raw in dropped:
+            print(f"mutation_migrate: dropped from {records.name} (its definition changed): {raw[:160]}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: mutation_migrate.py MODULE   (with cosmic-ray's interpreter, after editing MODULE)")
+    sys.exit(migrate(sys.argv[1]))
