@@ -132,3 +132,122 @@ def test_resuming_leaves_unrun_only_the_pending_mutants_recorded_as_equivalent(m
                 "bnconform/x.py\t5\tcore/AddNot\t0\ta reason\twith a tab",
                 "bnconform/x.py\t9\tcore/AddNot\t0\tnot pending"]
     assert ml.recorded_equivalent(pending, recorded) == ["a"]
+
+
+@pytest.fixture(scope="module")
+def migrate():
+    return load("mutation_migrate", "mutation_migrate.py")
+
+
+BEFORE = """\
+LIMIT = 3
+
+
+def f(x):
+    return x + 1
+
+
+class C:
+    def g(self, y):
+        return y * 2
+
+    def h(self, y):
+        return y - 4
+"""
+
+# f gains a line, a constant comes before the class, g is edited; LIMIT and h keep their text
+AFTER = """\
+LIMIT = 3
+
+
+def f(x):
+    x = x * 5
+    return x + 1
+
+
+WIDTH = 7
+
+
+class C:
+    def g(self, y):
+        return y * 3
+
+    def h(self, y):
+        return y - 4
+"""
+
+
+def mutant(ml, line: int, column: int, operator: str, occurrence: int, outcome: str = "pending",
+           killed_by: str = ""):
+    return ml.Mutant(line, column, operator, occurrence, "", outcome, killed_by)
+
+
+def before_mutants(ml) -> list:
+    number, sub = "core/NumberReplacer", "core/ReplaceBinaryOperator_Sub_Add"
+    return [
+        mutant(ml, 1, 8, number, 0, "survived"),                       # LIMIT = 3
+        mutant(ml, 1, 8, number, 1, "killed", "tests/t.py::limit"),
+        mutant(ml, 5, 15, number, 2, "killed", "tests/t.py::f"),       # f: x + 1
+        mutant(ml, 10, 19, number, 3, "killed", "tests/t.py::g"),      # g: y * 2
+        mutant(ml, 13, 19, number, 4, "incompetent"),                  # h: y - 4
+        mutant(ml, 13, 15, sub, 0, "killed", "tests/t.py::h"),
+    ]
+
+
+def after_mutants(ml) -> list:
+    number, sub = "core/NumberReplacer", "core/ReplaceBinaryOperator_Sub_Add"
+    return [mutant(ml, 1, 8, number, 0), mutant(ml, 1, 8, number, 1), mutant(ml, 5, 12, number, 2),
+            mutant(ml, 6, 15, number, 3), mutant(ml, 9, 8, number, 4), mutant(ml, 14, 19, number, 5),
+            mutant(ml, 17, 19, number, 6), mutant(ml, 17, 15, sub, 0)]
+
+
+def test_an_edit_keeps_the_killed_outcomes_of_unchanged_definitions_at_their_new_numbers(
+    ml, migrate, tmp_path: Path,
+) -> None:
+    ledger = ml.Ledger("bnconform/probes/x.py", "0123", "d", before_mutants(ml))
+    migrated = migrate.migrated_ledger(ledger, BEFORE, AFTER, after_mutants(ml), "4567", "blob")
+    assert (migrated.commit, migrated.source) == ("4567", "blob")
+    again = ml.read(ml.write(migrated, tmp_path))  # the source is committed with it
+    assert again.source == "blob" and set(again.mutants) == set(migrated.mutants)
+    assert [(m.line, m.occurrence, m.outcome, m.killed_by) for m in migrated.mutants] == [
+        (1, 0, "pending", ""),  # a survivor runs again: the new tests may kill it
+        (1, 1, "killed", "tests/t.py::limit"),
+        (5, 2, "pending", ""), (6, 3, "pending", ""),  # f was edited
+        (9, 4, "pending", ""),  # new
+        (14, 5, "pending", ""),  # g was edited
+        (17, 6, "incompetent", ""), (17, 0, "killed", "tests/t.py::h"),  # h moved down four lines
+    ]
+
+
+def test_records_move_with_their_mutant_and_those_of_edited_definitions_are_dropped(ml, migrate) -> None:
+    moved = migrate.correspondence(BEFORE, before_mutants(ml), AFTER, after_mutants(ml))
+    lines = ["# module, line, operator, occurrence, reason",
+             "bnconform/probes/x.py\t13\tcore/NumberReplacer\t4\th's reason\twith a tab",
+             "bnconform/probes/x.py\t10\tcore/NumberReplacer\t3\tg's reason",
+             "bnconform/probes/y.py\t13\tcore/NumberReplacer\t4\tanother module's"]
+    kept, dropped = migrate.migrated_records(lines, "bnconform/probes/x.py", moved)
+    assert kept == ["# module, line, operator, occurrence, reason",
+                    "bnconform/probes/x.py\t17\tcore/NumberReplacer\t6\th's reason\twith a tab",
+                    "bnconform/probes/y.py\t13\tcore/NumberReplacer\t4\tanother module's"]
+    assert dropped == ["bnconform/probes/x.py\t10\tcore/NumberReplacer\t3\tg's reason"]
+
+
+def test_two_statements_of_the_same_text_stay_apart(ml, migrate) -> None:
+    source = "A = 1\nA = 1\n"
+    number = "core/NumberReplacer"
+    old = [mutant(ml, 1, 4, number, 0, "killed", "t1"), mutant(ml, 2, 4, number, 1, "survived")]
+    moved = migrate.correspondence(source, old, "B = 2\n" + source, [
+        mutant(ml, 1, 4, number, 0), mutant(ml, 2, 4, number, 1), mutant(ml, 3, 4, number, 2)])
+    assert {k: (o.line, n.line) for k, (o, n) in moved.items()} == {(number, 0): (1, 2), (number, 1): (2, 3)}
+
+
+def test_a_session_of_the_module_before_a_migrated_edit_is_left_out_of_the_summary(
+    ml, summary, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blobs = {"old:bnconform/probes/x.py": "blob-old\n", "new:bnconform/probes/x.py": "blob-new\n"}
+    monkeypatch.setattr(summary, "git_output", lambda *args: blobs.get(args[-1], ""))
+    migrated = ml.Ledger("bnconform/probes/x.py", "new", "d", [], "blob-new")
+    assert summary.superseded(ml.Ledger("bnconform/probes/x.py", "old", "d"), migrated)
+    assert not summary.superseded(ml.Ledger("bnconform/probes/x.py", "new", "d"), migrated)
+    assert not summary.superseded(ml.Ledger("bnconform/probes/x.py", "old", "d"),
+                                  ml.Ledger("bnconform/probes/x.py", "old", "d"))
