@@ -13,6 +13,7 @@ import os
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import bnconform.probes.domain as domain_probe
@@ -32,6 +33,7 @@ from bnconform.registry import GATES, all_checks
 from bnconform.spec import load_spec
 from bnconform.target import load_target
 from tests._contexts import context
+from tests.wild.hardcoded import ImageBatchNorm
 
 SEEDS = range(int(os.environ.get("BNCONFORM_SEEDS", "3")))  # 3: every probe layout once
 
@@ -110,11 +112,48 @@ def test_a_hard_coded_channel_count_is_named() -> None:
     assert "the channel count 3 is hard-coded" in finding["message"]
 
 
+class RecordsWidths(ImageBatchNorm):
+    widths: list[int] = []
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        RecordsWidths.widths.append(num_features)
+        super().__init__(num_features, eps, momentum)
+
+
+def test_a_pinned_channel_count_is_the_only_one_built_even_when_it_fails() -> None:
+    """--init num_features=5 pins C: no other width is built. This class honours the width in its
+    parameters, so a 3-channel input fails on it too and nothing is said to be hard-coded."""
+    RecordsWidths.widths = []
+    result = run_check(RecordsWidths, init={"num_features": 5})
+    (finding,) = [f for f in result["findings"] if f["code"] == "forward-failed"]
+    assert set(RecordsWidths.widths) == {5} and "hard-coded" not in finding["message"]
+
+
+class IgnoresItsWidth(nn.Module):
+    """Every tensor sized 3 whatever num_features says: only a 3-channel input runs."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(3))
+        self.bias = nn.Parameter(torch.zeros(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(x, None, None, self.weight, self.bias, training=True)
+
+
+@pytest.mark.parametrize("pinned", [2, 5])
+def test_a_class_that_ignores_a_pinned_width_is_said_to_hard_code_three_channels(pinned: int) -> None:
+    result = run_check(IgnoresItsWidth, init={"num_features": pinned})
+    (finding,) = [f for f in result["findings"] if f["code"] == "forward-failed"]
+    assert f"with 3 channels instead of {pinned} it runs: the channel count 3 is hard-coded" in finding["message"]
+
+
 @pytest.mark.parametrize(("rejected", "expected"), [
     ({}, ""),
     ({1: "x", 3: "x", 7: "x", 9: "x"}, "training needs N divisible by 2"),
     ({1: "x", 2: "x", 4: "x", 7: "x", 8: "x"}, "training needs N divisible by 3"),
     ({1: "x", 2: "x"}, "training needs N >= 3"),
+    ({1: "x"}, "training needs N >= 2"),
     ({7: "x"}, "training rejects N in [7]"),
 ])
 def test_batch_constraint_is_the_simplest_rule(rejected: dict[int, str], expected: str) -> None:

@@ -158,8 +158,10 @@ def first_rejection(ctx: RunContext, rejected: dict[int, UserCodeError]) -> User
 
 
 def explain_channels(ctx: RunContext, error: UserCodeError) -> UserCodeError:
-    """When nothing runs with the probe's C but everything runs with C=3, say a 3 is hard-coded."""
-    if ctx.channels == RGB_CHANNELS or ctx.builder.pinned("num_features") is not DEFAULT:
+    """When nothing runs with the probe's C but everything runs with C=3, say a 3 is hard-coded.
+    A pinned num_features keeps the module at its width: the 3-channel input then runs only on
+    a class that ignores the width it was given."""
+    if ctx.channels == RGB_CHANNELS:
         return error
     rank = preferred_rank(ctx.ranks)
     ctx.dtype = torch.float64
