@@ -5,6 +5,7 @@ outputs built with known statistics and on one-bug corpus classes (issue 13)."""
 from __future__ import annotations
 
 import importlib
+import math
 
 import pytest
 import torch
@@ -328,3 +329,51 @@ def test_a_class_keeping_only_a_running_mean_has_it_reset_and_is_seen_normalizin
     ctx = context(MeanOnlyTrainsOnRunningMean)
     observed = statistics.structure(ctx, ctx.primary_rank)
     assert observed.source == "running"
+
+
+VARIANCES = per_channel([1.0, 4.0, 2.25], 5)
+
+
+@pytest.mark.parametrize(("denominator", "share"), [
+    (lambda var: (var + 1e-5).sqrt(), 1.0),  # divides by its batch std
+    (lambda var: (var * 72 / 71 + 1e-5).sqrt(), 1.0),  # the unbiased variance
+    (lambda var: var.sqrt() / 100, 1.0),  # a stray output factor changes nothing
+    (lambda var: (var + 1.0).sqrt(), float(VARIANCES.mean() / (VARIANCES.mean() + 1))),  # eps = 1
+    (lambda var: torch.ones_like(var), 0.0),  # does not divide at all
+])
+def test_the_variance_share_says_whether_the_denominator_follows_the_variance(denominator, share: float) -> None:
+    measured = statistics.variance_share(denominator(VARIANCES), VARIANCES)
+    assert measured == pytest.approx(share, abs=1e-5)
+    assert statistics.ignores_variance(measured) == (share == 0.0)
+
+
+def test_a_denominator_barely_moved_by_the_variance_is_still_following_it() -> None:
+    """eps = 100: the variance is 2% of the squared denominator, just above the limit of 1%."""
+    measured = statistics.variance_share((VARIANCES + 100.0).sqrt(), VARIANCES)
+    assert 0.01 < measured < 0.03
+    assert not statistics.ignores_variance(measured)
+
+
+def test_one_channel_cannot_tell_whether_the_denominator_follows_the_variance() -> None:
+    one = torch.ones(1, dtype=torch.float64)
+    measured = statistics.variance_share(one, one)
+    assert measured != measured  # NaN
+    assert not statistics.ignores_variance(measured)
+
+
+def test_a_centring_only_class_is_seen_ignoring_the_variance_and_a_torch_one_is_not() -> None:
+    ctx = context(importlib.import_module("tests.wild.stats").MeanOnlyBatchNorm)
+    assert statistics.denominator_variance_share(ctx, ctx.primary_rank) == pytest.approx(0.0, abs=1e-9)
+    ctx = context(nn.BatchNorm2d)
+    assert statistics.denominator_variance_share(ctx, ctx.primary_rank) == pytest.approx(1.0, rel=1e-3)
+
+
+def test_a_fused_relu_class_follows_the_variance_through_its_clipped_fit() -> None:
+    ctx = context(importlib.import_module("tests.wild.fused").BNReLU)
+    assert statistics.denominator_variance_share(ctx, ctx.primary_rank) == pytest.approx(1.0, rel=1e-3)
+
+
+def test_under_a_spec_normalizing_with_running_statistics_the_share_is_not_measured() -> None:
+    ctx = context(nn.BatchNorm2d, "frozen")
+    share = statistics.denominator_variance_share(ctx, ctx.primary_rank)
+    assert math.isnan(share) and not statistics.ignores_variance(share)

@@ -82,9 +82,26 @@ def primary_structure(ctx: RunContext) -> statistics.Structure:
     return ctx.probe(statistics.structure, ctx.primary_rank)
 
 
+def variance_share(ctx: RunContext) -> float:
+    return ctx.probe(statistics.denominator_variance_share, ctx.primary_rank)
+
+
+def ignores_variance(ctx: RunContext) -> bool:
+    return statistics.ignores_variance(variance_share(ctx))
+
+
 def unmeasurable(ctx: RunContext) -> str:
-    """Why the variance and eps cannot be solved for: they assume the module normalizes with
-    per-channel batch statistics over the spec's axes (PROBING.md 3: model first, then solve)."""
+    """Why the variance and eps cannot be solved for from the denominator."""
+    if reason := not_batch_normalized(ctx):
+        return reason
+    if ignores_variance(ctx):
+        return "the denominator does not change with the channel's variance (see norm-variance-estimator)"
+    return ""
+
+
+def not_batch_normalized(ctx: RunContext) -> str:
+    """Why the module is not seen normalizing with per-channel batch statistics over the spec's
+    axes, which every reading of the variance assumes (PROBING.md 3: model first, then solve)."""
     s = primary_structure(ctx)
     if s.axes != ctx.spec.axes_for_rank(s.rank):
         return "the statistics are not reduced over the spec's axes (see reduction-axes)"
@@ -152,19 +169,22 @@ def train_uses_running_stats(ctx: RunContext) -> Verdict:
     title="Training normalizes with the spec's variance estimator",
     severity="error",
     why="Normalizing with the unbiased variance shrinks outputs by sqrt((n-1)/n): large for small batches,"
-    " and inconsistent with the running statistics used in eval.",
+    " and inconsistent with the running statistics used in eval. A denominator that does not follow the"
+    " variance at all (centring only) leaves every channel at its own scale.",
     hint="Normalize with the biased variance: x.var(dim=axes, unbiased=False).",
     requires=NORMALIZATION,
 )
 def norm_variance_estimator(ctx: RunContext) -> Verdict:
     if ctx.spec.train_uses == "running":
         return skipped("the spec normalizes training with the running statistics: no batch variance")
-    if reason := unmeasurable(ctx):
+    if reason := not_batch_normalized(ctx):
         return skipped(f"cannot be measured: {reason}")
     s = primary_structure(ctx)
+    n = s.values_per_channel
+    if ignores_variance(ctx):
+        return variance_ignored(ctx, s)
     if s.estimator == ctx.spec.norm_variance:
         return passed(ratio=s.ratio)
-    n = s.values_per_channel
     if s.estimator == "other":
         # Ambiguous: a stray output factor looks the same (PROBING.md: do not name a wrong cause).
         return skipped(
@@ -175,6 +195,25 @@ def norm_variance_estimator(ctx: RunContext) -> Verdict:
         f"Training normalizes with the {s.estimator} variance; the spec uses the {ctx.spec.norm_variance} one",
         expected=f"{ctx.spec.norm_variance} variance (n = {n} values per channel)",
         observed=f"{s.estimator} variance (ratio to biased {fmt(s.ratio)}; n/(n-1) = {fmt(n / (n - 1))})",
+        repro=snippet(
+            ctx,
+            [
+                "bn.train()",
+                "y = bn(x)",
+                f"print('per-channel biased var of y (should be ~1):', y.var(dim={axes_expr(ctx)}, unbiased=False))",
+            ],
+        ),
+    )
+
+
+def variance_ignored(ctx: RunContext, s: statistics.Structure) -> Verdict:
+    shown = ", ".join(fmt(d) for d in s.scale[:5])
+    return failed(
+        "Training does not divide by the batch standard deviation: the denominator does not change"
+        " with the channel's variance",
+        expected=f"sqrt({ctx.spec.norm_variance} batch variance + eps), n = {s.values_per_channel} values per channel",
+        observed=f"denominators [{shown}] in channels whose variances differ up to 4x (the variance accounts"
+        f" for {variance_share(ctx):.1%} of denominator^2)",
         repro=snippet(
             ctx,
             [

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bnconform.context import RunContext
 from bnconform.errors import UserCodeError
 from bnconform.probes.common import affine_values, forward, prepare
-from bnconform.probes.explained import explained_behaviour
+from bnconform.probes.explained import explained_behaviour, unmodelled_deviations
 from bnconform.probes.precision import tolerance_dtype
 from bnconform.reference import Behaviour, train_forward
 from bnconform.registry import Verdict, check, failed, passed
@@ -112,7 +112,7 @@ def output_mismatch(ctx: RunContext) -> Verdict:
             return mismatch(ctx, failure, unexplained_after=codes)
     failure = search(ctx, ctx.behaviour())
     if failure:
-        return mismatch(ctx, failure, explained_by=codes)
+        return mismatch(ctx, failure, explained_by=codes + unmodelled_deviations(ctx))
     return passed(examples=EXAMPLES.get(ctx.settings.profile, 20))
 
 

@@ -35,7 +35,8 @@ def deviations(ctx: RunContext) -> tuple[Behaviour, tuple[str, ...]]:
             axes[s.rank] = s.axes
             codes.append("reduction-axes")
     primary = ctx.probe(statistics.structure, ctx.primary_rank)
-    if primary.source != ctx.spec.train_uses or primary.axes != ctx.spec.axes_for_rank(primary.rank):
+    if primary.source != ctx.spec.train_uses or primary.axes != ctx.spec.axes_for_rank(primary.rank) \
+            or ignores_variance(ctx):  # no variance, so no estimator or eps, is read from its denominator
         return behaviour.but(reduction_axes=axes), tuple(dict.fromkeys(codes))
     changes: dict[str, object] = {"reduction_axes": axes}
     if primary.estimator in ("biased", "unbiased") and primary.estimator != behaviour.norm_variance:
@@ -50,3 +51,18 @@ def deviations(ctx: RunContext) -> tuple[Behaviour, tuple[str, ...]]:
         changes["eps"] = max(eps.default_value, 0.0)
         codes.append("eps-default")
     return behaviour.but(**changes), tuple(dict.fromkeys(codes))
+
+
+def ignores_variance(ctx: RunContext) -> bool:
+    return statistics.ignores_variance(ctx.probe(statistics.denominator_variance_share, ctx.primary_rank))
+
+
+def unmodelled_deviations(ctx: RunContext) -> tuple[str, ...]:
+    """Codes of measured deviations the reference cannot compute (so they explain an output
+    mismatch without being applied to the search): a denominator that ignores the variance."""
+    try:
+        primary = ctx.probe(statistics.structure, ctx.primary_rank)
+    except UserCodeError:
+        return ()
+    per_channel = primary.source == ctx.spec.train_uses and primary.axes == ctx.spec.axes_for_rank(primary.rank)
+    return ("norm-variance-estimator",) if per_channel and ignores_variance(ctx) else ()

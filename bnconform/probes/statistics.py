@@ -277,3 +277,36 @@ def stability(ctx: RunContext, estimator: str) -> Stability:
     observed = fit.scale.pow(2) - ctx.spec.eps
     error = float(((observed - true_var).abs() / true_var).max())
     return Stability(error if error == error else float("inf"), offset)
+
+
+# Below this share of the squared denominator following the variance, the denominator does not
+# follow it (a module dividing by its batch std has about 1; eps = 100 still 0.02 here).
+VARIANCE_SHARE_MIN = 0.01
+
+
+def variance_share(scale: torch.Tensor, var_b: torch.Tensor) -> float:
+    """The part of the squared denominator that grows with the channel's batch variance, from the
+    slope across channels: about 1 when the module divides by its batch std (var / (var + eps),
+    whatever a stray output factor), 0 when the denominator does not depend on the variance."""
+    spread = var_b - var_b.mean()
+    squared = scale.pow(2)
+    slope = (spread * (squared - squared.mean())).sum() / spread.pow(2).sum()
+    return float(slope * var_b.mean() / squared.mean())
+
+
+def denominator_variance_share(ctx: RunContext, rank: int) -> float:
+    """variance_share() of a training batch whose channel variances differ (1, 4 and 2.25), the
+    running statistics far away; NaN under a spec that normalizes training with running ones."""
+    if ctx.spec.train_uses == "running":
+        return float("nan")
+    prep = prepare(ctx, rank, gamma=[1.0], beta=[0.0], running=(FAR_MEANS, FAR_VARS))
+    x = ctx.input_with_stats(rank, [0.1, -0.2, 0.3], [1.0, 2.0, 1.5], salt=32)
+    fit, _ = fit_with_activation(x, forward(ctx, prep.module, x), ctx.spec.channel_axis)
+    _, var_b = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(rank), "biased")
+    return variance_share(fit.scale, var_b.reshape(-1))
+
+
+def ignores_variance(share: float) -> bool:
+    """The denominator does not follow the channel's variance, so no variance or eps can be read
+    from it (NaN, one channel or not measured: nothing to compare, not flagged)."""
+    return share < VARIANCE_SHARE_MIN

@@ -297,3 +297,30 @@ class InplaceEvalBatchNorm(_TorchLike):
         with torch.no_grad():
             scale = self.weight.view(shape) * torch.rsqrt(self.running_var.view(shape) + self.eps)
             return x.sub_(self.running_mean.view(shape)).mul_(scale).add_(self.bias.view(shape))
+
+
+class MeanOnlyBatchNorm(nn.Module):
+    """Mean-only batch normalization, the companion of weight normalization: training subtracts
+    the batch mean (kept as a running mean for eval) and never divides by a standard deviation.
+    Against the pytorch spec that is a normalization without the variance; read as an eps
+    ("adds 1 to the variance", from a denominator of 1 at tiny variances) it would be a wrong cause."""
+
+    EXPECTED = {"norm-variance-estimator", "running-stats-missing"}
+    FALSE = STRUCTURE - {"affine-apply"} | {"eps-default", "eps-placement", "eps-ignored", "unstable-variance",
+                                           "reduction-axes", "train-uses-running-stats", "dtype-support"}
+
+    def __init__(self, num_features, momentum=0.1):
+        super().__init__()
+        self.momentum = momentum
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+
+    def forward(self, x):
+        xf, shape = working(x), per_channel(x)
+        if self.training:
+            mean = xf.mean(dim=channel_axes(x))
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
+        else:
+            mean = self.running_mean.to(xf.dtype)
+        return (xf - mean.view(shape) + self.bias.view(shape)).to(x.dtype)
