@@ -166,7 +166,8 @@ def migrate(module: str) -> int:
         kept, dropped = migrated_records(records.read_text().splitlines(), module, moved)
         records.write_text("\n".join(kept) + "\n")
         for raw in dropped:
-            print(f"mutation_migrate: dropped from {records.name} (its definition changed): {raw[:160]}")
+            print(f"mutation_migrate: dropped from {records.name} (its definition changed, or no mutant of the"
+                  f" ledger's source is there): {raw[:160]}")
     return 0
 
 
