@@ -81,8 +81,15 @@ def test_an_inf_where_the_value_overflows_the_dtype_is_no_error() -> None:
     assert parity_of(torch.tensor([float("inf"), 1.0]), expected, torch.float32)[0].ratios["q"] == float("inf")
 
 
+def test_an_inf_beyond_the_negative_end_of_the_range_matches_only_minus_inf() -> None:
+    expected = torch.tensor([-80000.0, 1.0])  # below float16's lowest value, -65504
+    assert parity_of(torch.tensor([float("-inf"), 1.0]), expected, torch.float16)[0].ratios["q"] == 0.0
+    assert parity_of(torch.tensor([0.0, 1.0]), expected, torch.float16)[0].ratios["q"] > 100
+
+
 def test_an_emptied_statistic_matches_only_an_empty_one() -> None:
-    assert parity_of(torch.zeros(0), torch.zeros(0))[0].ratios["q"] == 0.0
+    matching = parity_of(torch.zeros(0), torch.zeros(0))[0]
+    assert (matching.ratios["q"], matching.errors["q"], matching.allowed["q"]) == (0.0, 0.0, 0.0)
     assert parity_of(torch.zeros(3), torch.zeros(0))[0].ratios["q"] == float("inf")
     assert parity_of(None, torch.zeros(0))[0].ratios["q"] == float("inf")
 
@@ -110,6 +117,34 @@ def test_without_running_statistics_parity_compares_the_training_quantities_only
     parity = devices.cuda_parity(context(Stateless), torch.float32, "cpu")
     assert set(parity.ratios) == {"train output", "input gradient", "weight gradient", "bias gradient"}
     assert all(ratio <= 1 for ratio in parity.ratios.values()), parity.ratios
+
+
+def test_the_allowance_grows_with_the_values_each_channel_reduces_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = context(nn.BatchNorm2d)
+    lengths = []
+    monkeypatch.setattr(devices, "compare", lambda ctx, name, observed, expected, dtype, n, parity: lengths.append(n))
+    devices.cuda_parity(ctx, torch.float32, "cpu")
+    assert len(lengths) == 7 and set(lengths) == {ctx.values_per_channel(ctx.primary_rank, 4)}
+
+
+def test_with_cuda_present_the_checks_run_only_when_it_is_requested(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert devices.cuda_unavailable(context(nn.BatchNorm2d, devices=("cpu",))) == \
+        "CUDA not requested (run with --device cuda or --device auto)"
+    assert devices.cuda_unavailable(context(nn.BatchNorm2d, devices=("cpu", "cuda"))) == ""
+
+
+class RaisesInEval(nn.BatchNorm2d):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            raise RuntimeError("eval is not supported")
+        return super().forward(x)
+
+
+def test_a_forward_that_raises_without_any_conversion_is_told_apart_per_mode() -> None:
+    ctx = context(RaisesInEval)
+    assert devices.raises_natively(ctx, train=False) and not devices.raises_natively(ctx, train=True)
+    assert not devices.raises_natively(context(nn.BatchNorm2d), train=True)
 
 
 def test_the_cuda_checks_say_why_they_cannot_run() -> None:
