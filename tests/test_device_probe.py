@@ -147,6 +147,36 @@ def test_a_forward_that_raises_without_any_conversion_is_told_apart_per_mode() -
     assert not devices.raises_natively(context(nn.BatchNorm2d), train=True)
 
 
+class Float64Statistics(nn.BatchNorm2d):
+    """Takes device= like torch's layers, but keeps its running statistics in float64."""
+
+    def __init__(self, num_features: int, device: str | None = None) -> None:
+        super().__init__(num_features, device=device)
+        self.running_mean = self.running_mean.double()
+        self.running_var = self.running_var.double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        view = (1, -1, 1, 1)
+        if self.training:
+            mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+            n = x.numel() / x.shape[1]
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), 0.1)
+                self.running_var.lerp_((var * n / (n - 1)).to(self.running_var.dtype), 0.1)
+        else:
+            mean, var = self.running_mean.to(x.dtype), self.running_var.to(x.dtype)
+        y = (x - mean.view(view)) / (var.view(view) + self.eps).sqrt()
+        return y * self.weight.view(view) + self.bias.view(view)
+
+
+def test_a_module_constructed_on_the_device_is_judged_as_constructed_not_converted() -> None:
+    """.to() converts the float64 statistics and all is well; device= alone leaves them float64."""
+    transfer = devices.cuda_transfer(context(Float64Statistics), "cpu")
+    assert transfer.tried == [".to('cpu')", "constructed with device='cpu'"]
+    assert transfer.problems and all("constructed with device='cpu'" in p for p in transfer.problems)
+    assert any("running_mean is torch.float64 on cpu" in p for p in transfer.problems)
+
+
 def test_the_cuda_checks_say_why_they_cannot_run() -> None:
     reason = devices.cuda_unavailable(context(nn.BatchNorm2d))
     if torch.cuda.is_available():
