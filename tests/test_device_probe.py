@@ -177,6 +177,37 @@ def test_a_module_constructed_on_the_device_is_judged_as_constructed_not_convert
     assert any("running_mean is torch.float64 on cpu" in p for p in transfer.problems)
 
 
+class EvalOutputElsewhere(nn.BatchNorm2d):
+    """Eval returns its output on another device (meta stands in for a GPU on this machine)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return y if self.training else torch.empty_like(y, device="meta")
+
+
+def test_an_output_on_another_device_than_its_input_is_a_forward_problem() -> None:
+    ctx = context(EvalOutputElsewhere)
+    x = devices.sample(ctx, "cpu", torch.float32, salt=300)
+    assert devices.forward_problems(ctx, devices.build_raw(ctx, "cpu", torch.float32), x, "after .to('cpu')") == [
+        "eval-mode forward after .to('cpu') returns torch.float32 on meta for a torch.float32 input on cpu"]
+
+
+class IgnoresDtype(nn.BatchNorm2d):
+    """Takes dtype= like torch's layers, but keeps its running statistics in float32."""
+
+    def __init__(self, num_features: int, dtype: torch.dtype | None = None) -> None:
+        super().__init__(num_features, dtype=dtype)
+        self.running_mean = self.running_mean.float()
+        self.running_var = self.running_var.float()
+
+
+def test_a_module_constructed_with_a_dtype_is_judged_as_constructed_not_converted() -> None:
+    transfer = devices.dtype_transfer(context(IgnoresDtype))
+    assert transfer.problems == [
+        "constructed with dtype=torch.float64: running_mean (buffer) stays torch.float32",
+        "constructed with dtype=torch.float64: running_var (buffer) stays torch.float32"]
+
+
 def test_the_cuda_checks_say_why_they_cannot_run() -> None:
     reason = devices.cuda_unavailable(context(nn.BatchNorm2d))
     if torch.cuda.is_available():
