@@ -33,7 +33,9 @@ def running_stats_missing(ctx: RunContext) -> Verdict:
     return failed(
         f"No {' or '.join(missing)} found by name or by behaviour",
         expected="running_mean and running_var tensors of shape (C,)",
-        observed="none found (searched buffers, parameters and tensor attributes)",
+        observed=f"no {' or '.join(missing)} among buffers, parameters and tensor attributes"
+        + "".join(f"; {r} is the {found.kind(r)} {found.slots[r].name!r}" for r in ("running_mean", "running_var")
+                  if found.has(r)),
         repro=snippet(
             ctx,
             ["print(dict(bn.named_buffers()))", "print({k: v for k, v in vars(bn).items() if hasattr(v, 'shape')})"],
