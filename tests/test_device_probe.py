@@ -79,6 +79,7 @@ def test_an_inf_where_the_value_overflows_the_dtype_is_no_error() -> None:
     expected = torch.tensor([80000.0, 1.0])  # beyond float16's largest value, 65504
     assert parity_of(torch.tensor([float("inf"), 1.0]), expected, torch.float16)[0].ratios["q"] == 0.0
     assert parity_of(torch.tensor([float("inf"), 1.0]), expected, torch.float32)[0].ratios["q"] == float("inf")
+    assert parity_of(torch.tensor([1.0, 1.0]), expected, torch.float16)[0].ratios["q"] > 100  # only inf matches inf
 
 
 def test_an_inf_beyond_the_negative_end_of_the_range_matches_only_minus_inf() -> None:
