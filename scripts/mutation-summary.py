@@ -135,6 +135,12 @@ def source_of(ledger: Ledger) -> str:
         "show", f"{ledger.commit}:{ledger.module}")
 
 
+def changed_since(commit: str, path: str) -> bool:
+    """The module differs at HEAD from the commit its row was measured at (an unknown commit: no)."""
+    return subprocess.run(["git", "diff", "--quiet", commit, "HEAD", "--", path], cwd=ROOT,
+                          capture_output=True).returncode == 1
+
+
 def superseded(session: Ledger, committed: Ledger | None) -> bool:
     """A local session of the module as it was before an edit the committed ledger was migrated
     past (scripts/mutation_migrate.py): its numbers name other mutants now."""
@@ -195,7 +201,7 @@ def previous(path: Path = OUT) -> dict[str, Module]:
     for line in path.read_text().splitlines():
         if row := ROW.fullmatch(line.strip()):
             numbers = {k: int(v or 0) for k, v in row.groupdict().items() if k not in ("path", "commit", "date")}
-            kept[row["path"]] = Module(row["path"], row["commit"], row["date"].strip(), **numbers)
+            kept[row["path"]] = Module(row["path"], row["commit"], row["date"].split(";")[0].strip(), **numbers)
         elif line.startswith("- bnconform/") and line[2:].split(" ", 1)[0] in kept:
             module, survivor = line[2:].split(" ", 1)
             kept[module].survivors.append(survivor)
@@ -241,6 +247,12 @@ def render(modules: dict[str, Module], head: str) -> str:
         "so a module's session resumes in any checkout while the module is unchanged, and its row is",
         "rebuilt from the ledger; a module measured before ledgers keeps its row from the summary",
         "already written (its survivors recorded since as equivalent or rechecked move to that column).",
+        "After an edit, `scripts/mutation_migrate.py` keeps the killed outcomes of mutants inside",
+        "top-level definitions whose text is unchanged (and moves the records with them); every other",
+        "mutant of the module, survivors included, runs again. A row whose module changed since its",
+        "session says so: its numbers describe the module at that commit (the records of a module",
+        "measured before ledgers are moved to the module as it is with `mutation_migrate.py MODULE",
+        "--from COMMIT`).",
         "Score = killed / (killed + survived); targets: 85% per",
         "module, 95% in checks/ and reference. \"rechecked\": mutants that survived the session and",
         "were killed since by the test named in `scripts/mutation-rechecked.txt` (each verified by",
@@ -257,8 +269,9 @@ def render(modules: dict[str, Module], head: str) -> str:
             lines.append(f"| {path} | | | | | not yet run | |")
         else:
             rule = f" ({m.by_rule} by rule)" if m.by_rule else ""
+            stale = "; the module changed since" if changed_since(m.commit, path) else ""
             lines.append(f"| {path} | {m.killed} ({m.rechecked}) | {m.survived} | {m.equivalent}{rule} | {m.pending}"
-                         f" | {m.score} | {m.commit}, {m.date} |")
+                         f" | {m.score} | {m.commit}, {m.date}{stale} |")
     survivors = [(p, s) for p, m in modules.items() for s in m.survivors]
     if survivors:
         lines += ["", "## Surviving mutants", ""]

@@ -1,6 +1,7 @@
 """Carry a module's mutation outcomes and records across an edit of the module (issue 13).
 
     python scripts/mutation_migrate.py MODULE   # with cosmic-ray's interpreter, after editing MODULE
+    python scripts/mutation_migrate.py MODULE --from COMMIT   # records written against COMMIT's module
 
 Why: cosmic-ray numbers a module's mutants by line and by each operator's occurrence in the whole
 module, so any edit renumbers the mutants after it. The ledger (docs/mutation-ledger/) and the
@@ -143,25 +144,35 @@ def git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
-def migrate(module: str) -> int:
-    path = mutation_ledger.path_for(module)
-    if not path.is_file():
-        sys.exit(f"mutation_migrate: no ledger for {module} ({path.relative_to(ROOT)})")
-    ledger = mutation_ledger.read(path)
-    old_source = git("cat-file", "-p", ledger.source) if ledger.source else git("show", f"{ledger.commit}:{module}")
-    new_source = (ROOT / module).read_text()
+def mutants_of(source: str, name: str) -> list[Mutant]:
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / Path(module).name
-        copy.write_text(new_source)
-        new = enumerate_mutants(copy)
-    blob = git("hash-object", "-w", module).strip()
-    head = git("rev-parse", "HEAD").strip()
-    moved = correspondence(old_source, ledger.mutants, new_source, new)
-    migrated = migrated_ledger(ledger, old_source, new_source, new, head, blob)
-    mutation_ledger.write(migrated)
-    finished = len(migrated.finished)
-    print(f"mutation_migrate: {module}: {finished} of {len(new)} outcomes carried "
-          f"({len(ledger.finished)} finished before), the rest pending")
+        copy = Path(tmp) / name
+        copy.write_text(source)
+        return enumerate_mutants(copy)
+
+
+def migrate(module: str, since: str | None = None) -> int:
+    """Move the ledger (if any) and the records from the ledger's source, or from the module at
+    commit `since` (a module measured before ledgers: its records only), to the working tree."""
+    path = mutation_ledger.path_for(module)
+    ledger = mutation_ledger.read(path) if path.is_file() else None
+    if since is not None:
+        old_source = git("show", f"{since}:{module}")
+    elif ledger is not None:
+        old_source = git("cat-file", "-p", ledger.source) if ledger.source else git("show", f"{ledger.commit}:{module}")
+    else:
+        sys.exit(f"mutation_migrate: no ledger for {module} ({path.relative_to(ROOT)}); name the commit its records"
+                 " were written against with --from COMMIT")
+    new_source = (ROOT / module).read_text()
+    new = mutants_of(new_source, Path(module).name)
+    old = ledger.mutants if ledger is not None and since is None else mutants_of(old_source, Path(module).name)
+    moved = correspondence(old_source, old, new_source, new)
+    if ledger is not None and since is None:
+        blob = git("hash-object", "-w", module).strip()
+        migrated = migrated_ledger(ledger, old_source, new_source, new, git("rev-parse", "HEAD").strip(), blob)
+        mutation_ledger.write(migrated)
+        print(f"mutation_migrate: {module}: {len(migrated.finished)} of {len(new)} outcomes carried "
+              f"({len(ledger.finished)} finished before), the rest pending")
     for records in RECORDS:
         kept, dropped = migrated_records(records.read_text().splitlines(), module, moved)
         records.write_text("\n".join(kept) + "\n")
@@ -172,6 +183,9 @@ def migrate(module: str) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[2] == "--from":
+        sys.exit(migrate(sys.argv[1], sys.argv[3]))
     if len(sys.argv) != 2:
-        sys.exit("usage: mutation_migrate.py MODULE   (with cosmic-ray's interpreter, after editing MODULE)")
+        sys.exit("usage: mutation_migrate.py MODULE [--from COMMIT]   (with cosmic-ray's interpreter, after"
+                 " editing MODULE; --from: the commit its records were written against, when it has no ledger)")
     sys.exit(migrate(sys.argv[1]))

@@ -251,3 +251,8 @@ def test_a_session_of_the_module_before_a_migrated_edit_is_left_out_of_the_summa
     assert not summary.superseded(ml.Ledger("bnconform/probes/x.py", "new", "d"), migrated)
     assert not summary.superseded(ml.Ledger("bnconform/probes/x.py", "old", "d"),
                                   ml.Ledger("bnconform/probes/x.py", "old", "d"))
+
+
+def test_a_row_is_stale_only_when_git_shows_its_module_changed_since(summary) -> None:
+    assert not summary.changed_since("HEAD", "README.md")
+    assert not summary.changed_since("0000000000ab", "README.md")  # an unknown commit: no claim
