@@ -209,6 +209,49 @@ def test_a_module_constructed_with_a_dtype_is_judged_as_constructed_not_converte
         "constructed with dtype=torch.float64: running_var (buffer) stays torch.float32"]
 
 
+class FailsTrainingWhenFlagged(EvalOutputElsewhere):
+    """Training raises once `flagged` is set (never in a freshly built module); eval answers elsewhere."""
+
+    flagged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.flagged:
+            raise RuntimeError("flagged")
+        return super().forward(x)
+
+
+def test_a_training_forward_that_raises_does_not_stop_the_eval_forward_being_judged() -> None:
+    ctx = context(FailsTrainingWhenFlagged)
+    module = devices.build_raw(ctx, "cpu", torch.float32)
+    module.flagged = True
+    x = devices.sample(ctx, "cpu", torch.float32, salt=300)
+    problems = devices.forward_problems(ctx, module, x, "after .to('cpu')")
+    assert [p.split(" ")[0] for p in problems] == ["train-mode", "eval-mode"]
+    assert "raises RuntimeError: flagged" in problems[0] and "on meta" in problems[1]
+
+
+class WithoutAffine(nn.BatchNorm2d):
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features, affine=False)
+
+
+class AffineInBuffers(nn.BatchNorm2d):
+    """gamma and beta registered as buffers: no gradients to compare."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features)
+        weight, bias = self.weight.detach().clone(), self.bias.detach().clone()
+        del self.weight, self.bias
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias)
+
+
+@pytest.mark.parametrize("cls", [WithoutAffine, AffineInBuffers])
+def test_affine_gradients_are_compared_only_for_affine_parameters(cls: type) -> None:
+    parity = devices.cuda_parity(context(cls), torch.float32, "cpu")
+    assert set(parity.ratios) == {"train output", "input gradient", "running_mean", "running_var", "eval output"}
+
+
 def test_the_cuda_checks_say_why_they_cannot_run() -> None:
     reason = devices.cuda_unavailable(context(nn.BatchNorm2d))
     if torch.cuda.is_available():
