@@ -38,6 +38,8 @@ def test_stragglers_on_another_device_name_where_they_stay() -> None:
         f"{name} ({kind}) stays on cpu" for name, kind in (
             ("weight", "parameter"), ("bias", "parameter"), ("running_mean", "buffer"), ("running_var", "buffer"),
             ("num_batches_tracked", "buffer"))]
+    module.register_buffer("scratch", torch.zeros(3, device="meta"))  # left behind on a later device name
+    assert devices.stragglers(module, device="cpu") == ["scratch (buffer) stays on meta"]
 
 
 def test_a_dtype_conversion_that_leaves_statistics_behind_is_a_transfer_problem() -> None:
@@ -71,7 +73,7 @@ def test_compare_reports_the_largest_error_relative_to_its_allowance() -> None:
 
 def test_a_missing_resized_or_non_finite_observation_is_infinitely_wrong() -> None:
     expected = torch.ones(3)
-    for observed in (None, torch.ones(2), torch.tensor([1.0, float("nan"), 1.0])):
+    for observed in (None, torch.ones(2), torch.ones(4), torch.tensor([1.0, float("nan"), 1.0])):
         assert parity_of(observed, expected)[0].ratios["q"] == float("inf")
 
 

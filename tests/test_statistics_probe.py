@@ -41,11 +41,11 @@ def test_the_fit_recovers_the_mean_and_denominator_of_each_channel(axis: int) ->
     assert torch.allclose(fit.shift, MEAN) and torch.allclose(fit.scale, STD) and fit.residual < 1e-12
 
 
-@pytest.mark.parametrize("size", [1.0, 1e-6])
-def test_an_output_no_affine_map_of_the_input_fits_with_a_large_residual(size: float) -> None:
-    """Relative to the output's own spread: a tiny output is no closer to affine."""
+@pytest.mark.parametrize(("size", "offset"), [(1.0, 0.0), (1e-6, 0.0), (1.0, 1000.0)])
+def test_an_output_no_affine_map_of_the_input_fits_with_a_large_residual(size: float, offset: float) -> None:
+    """Relative to the output's own spread: a tiny output, or one far from 0, is no closer to affine."""
     x = data()
-    assert statistics.fit_per_channel(x, size * x.pow(2), 1).residual > 0.1
+    assert statistics.fit_per_channel(x, offset + size * x.pow(2), 1).residual > 0.1
 
 
 def test_a_normalization_clipped_at_zero_is_fitted_as_a_fused_relu() -> None:
@@ -85,6 +85,9 @@ def test_outputs_that_are_not_a_clipped_normalization_have_no_clipped_fit() -> N
     holes = y.clone()
     holes[y > 1.0] = 0.0  # zeros where the normalization is well above 0: clipped, but not by a ReLU
     assert statistics.fit_clipped(x, holes, 1) is None
+    dipped = y.clone()
+    dipped[normalized(x) < -0.5] = -0.5  # a small negative value where the normalization is negative
+    assert statistics.fit_clipped(x, dipped, 1) is None
     clipped_fit = statistics.fit_clipped(x, y, 1)
     assert clipped_fit is not None and clipped_fit.residual < 1e-12
 
@@ -98,6 +101,9 @@ def test_zeros_where_the_normalization_is_still_slightly_positive_are_not_a_relu
     z = (x - MEAN.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
     assert statistics.fit_clipped(x, F.relu(z), 1) is not None
     assert statistics.fit_clipped(x, F.threshold(z, 1e-6, 0.0), 1) is None
+    x[2, 0, 1, 1] = MEAN[0] + 1.5e-9 * std[0]  # a normalized 1.5e-9 in the channel of std 0.5
+    z = (x - MEAN.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    assert statistics.fit_clipped(x, F.threshold(z, 2e-9, 0.0), 1) is None
 
 
 def fit_with_shift(shift: torch.Tensor) -> statistics.Fit:
