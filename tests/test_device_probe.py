@@ -232,6 +232,26 @@ def test_a_training_forward_that_raises_does_not_stop_the_eval_forward_being_jud
     assert "raises RuntimeError: flagged" in problems[0] and "on meta" in problems[1]
 
 
+class StatisticsLeaveWhenFlagged(nn.BatchNorm2d):
+    """Once `flagged`, each step re-binds running_mean on another device (meta stands in for a GPU)."""
+
+    flagged = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        if self.flagged:
+            self.running_mean = self.running_mean.to("meta")
+        return y
+
+
+def test_running_statistics_left_on_another_device_after_a_step_are_a_forward_problem() -> None:
+    ctx = context(StatisticsLeaveWhenFlagged)
+    module = devices.build_raw(ctx, "cpu", torch.float32)
+    module.flagged = True
+    problems = devices.forward_problems(ctx, module, devices.sample(ctx, "cpu", torch.float32, salt=300), "here")
+    assert problems[0] == "after a train-mode step here, running_mean is torch.float32 on meta"
+
+
 class WithoutAffine(nn.BatchNorm2d):
     def __init__(self, num_features: int) -> None:
         super().__init__(num_features, affine=False)
