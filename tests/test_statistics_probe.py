@@ -266,6 +266,24 @@ def test_structure_tells_batch_from_running_statistics(name: str, source: str) -
     assert observed.estimator == ("biased" if source == "batch" else "n/a")
 
 
+class CentresOffTheMean(nn.BatchNorm2d):
+    """Subtracts the batch mean plus 0.01: close enough that the spec's axes predict the output
+    within the structure tolerance, yet not the batch mean the source is told by."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        mean = x.mean(dim=(0, 2, 3), keepdim=True) + 0.01
+        var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+        return (x - mean) / (var + self.eps).sqrt() * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+def test_a_mean_slightly_off_over_the_spec_s_axes_is_other_statistics_not_the_batch() -> None:
+    ctx = context(CentresOffTheMean)
+    observed = statistics.structure(ctx, ctx.primary_rank)
+    assert (observed.source, observed.axes) == ("other", ctx.spec.axes_for_rank(ctx.primary_rank))
+
+
 def test_structure_of_per_sample_statistics_names_their_axes() -> None:
     ctx = context(corpus("reduction_axes_per_sample"))
     observed = statistics.structure(ctx, ctx.primary_rank)
