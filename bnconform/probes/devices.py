@@ -165,7 +165,8 @@ def forward_problems(ctx: RunContext, module: torch.nn.Module, x: torch.Tensor, 
             t = found.get(module, role)
             if t is not None and (t.device != x.device or t.dtype != x.dtype):
                 name = found.slots[role].name
-                problems.append(f"after a {mode}-mode step {label}, {name} is {t.dtype} on {t.device}")
+                problems.append(f"after {'an' if mode == 'eval' else 'a'} {mode}-mode step {label}, {name} is"
+                                f" {t.dtype} on {t.device}")
     return problems
 
 
