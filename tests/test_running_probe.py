@@ -88,6 +88,11 @@ def test_one_update_calls_a_running_var_of_more_than_c_values_unreadable() -> No
     assert update.readable is False and math.isnan(update.new_weight)
 
 
+def test_one_update_calls_a_running_mean_of_more_than_c_values_unreadable() -> None:
+    update = running.one_update(context(PerPositionMean))
+    assert update.readable is False and math.isnan(update.new_weight)
+
+
 def test_momentum_none_calls_a_running_mean_of_more_than_c_values_unreadable() -> None:
     ctx = context(PerPositionMean)
     observed = running.cumulative(ctx)
