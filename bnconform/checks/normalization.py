@@ -86,15 +86,11 @@ def variance_share(ctx: RunContext) -> float:
     return ctx.probe(statistics.denominator_variance_share, ctx.primary_rank)
 
 
-def ignores_variance(ctx: RunContext) -> bool:
-    return statistics.ignores_variance(variance_share(ctx))
-
-
 def unmeasurable(ctx: RunContext) -> str:
     """Why the variance and eps cannot be solved for from the denominator."""
     if reason := not_batch_normalized(ctx):
         return reason
-    if ignores_variance(ctx):
+    if statistics.denominator_ignores_variance(ctx):
         return "the denominator does not change with the channel's variance (see norm-variance-estimator)"
     return ""
 
@@ -181,7 +177,7 @@ def norm_variance_estimator(ctx: RunContext) -> Verdict:
         return skipped(f"cannot be measured: {reason}")
     s = primary_structure(ctx)
     n = s.values_per_channel
-    if ignores_variance(ctx):
+    if statistics.denominator_ignores_variance(ctx):
         return variance_ignored(ctx, s)
     if s.estimator == ctx.spec.norm_variance:
         return passed(ratio=s.ratio)

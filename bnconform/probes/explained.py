@@ -36,7 +36,7 @@ def deviations(ctx: RunContext) -> tuple[Behaviour, tuple[str, ...]]:
             codes.append("reduction-axes")
     primary = ctx.probe(statistics.structure, ctx.primary_rank)
     if primary.source != ctx.spec.train_uses or primary.axes != ctx.spec.axes_for_rank(primary.rank) \
-            or ignores_variance(ctx):  # no variance, so no estimator or eps, is read from its denominator
+            or statistics.denominator_ignores_variance(ctx):  # nothing to read eps from
         return behaviour.but(reduction_axes=axes), tuple(dict.fromkeys(codes))
     changes: dict[str, object] = {"reduction_axes": axes}
     if primary.estimator in ("biased", "unbiased") and primary.estimator != behaviour.norm_variance:
@@ -53,10 +53,6 @@ def deviations(ctx: RunContext) -> tuple[Behaviour, tuple[str, ...]]:
     return behaviour.but(**changes), tuple(dict.fromkeys(codes))
 
 
-def ignores_variance(ctx: RunContext) -> bool:
-    return statistics.ignores_variance(ctx.probe(statistics.denominator_variance_share, ctx.primary_rank))
-
-
 def unmodelled_deviations(ctx: RunContext) -> tuple[str, ...]:
     """Codes of measured deviations the reference cannot compute (so they explain an output
     mismatch without being applied to the search): a denominator that ignores the variance."""
@@ -65,4 +61,4 @@ def unmodelled_deviations(ctx: RunContext) -> tuple[str, ...]:
     except UserCodeError:
         return ()
     per_channel = primary.source == ctx.spec.train_uses and primary.axes == ctx.spec.axes_for_rank(primary.rank)
-    return ("norm-variance-estimator",) if per_channel and ignores_variance(ctx) else ()
+    return ("norm-variance-estimator",) if per_channel and statistics.denominator_ignores_variance(ctx) else ()

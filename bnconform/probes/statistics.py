@@ -310,3 +310,8 @@ def ignores_variance(share: float) -> bool:
     """The denominator does not follow the channel's variance, so no variance or eps can be read
     from it (NaN, one channel or not measured: nothing to compare, not flagged)."""
     return share < VARIANCE_SHARE_MIN
+
+
+def denominator_ignores_variance(ctx: RunContext) -> bool:
+    """ignores_variance() of the primary rank's measured share (one place for checks and probes)."""
+    return ignores_variance(ctx.probe(denominator_variance_share, ctx.primary_rank))
