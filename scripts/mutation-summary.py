@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mutation_ledger
-from mutation_ledger import Ledger
+from mutation_ledger import Ledger, Mutant
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSIONS = ROOT / "build" / "mutation"
@@ -53,7 +53,7 @@ class Module:
     equivalent: int = 0
     rechecked: int = 0  # survived the session, killed since by a named test (applied by hand)
     pending: int = 0
-    by_rule: int = 0  # equivalent by rule: `==` -> `is` on an interned str literal, or inside an annotation
+    by_rule: int = 0  # equivalent by rule: inside an annotation of a module that never evaluates them
     survivors: list[str] = field(default_factory=list)
 
     @property
@@ -81,23 +81,6 @@ def session_ledger(cosmic_ray: str, session: Path) -> Ledger:
     return mutation_ledger.from_dump(dump.stdout.splitlines(),
                                      commit_file.read_text().strip() if commit_file.exists() else "?",
                                      when.strftime("%Y-%m-%d %H:%M UTC"))
-
-
-IDENTITY_OPERATORS = ("ReplaceComparisonOperator_Eq_Is", "ReplaceComparisonOperator_NotEq_IsNot")
-
-
-def interned_literal_lines(source: str) -> set[int]:
-    """Lines comparing with == / != to an identifier-like str literal. CPython interns such
-    literals, and the values compared with them here are such literals too (a status, a mode, an
-    estimator name), so `is` / `is not` there cannot change behaviour: equivalent by rule."""
-    lines = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Compare) and any(isinstance(op, ast.Eq | ast.NotEq) for op in node.ops):
-            operands = [node.left, *node.comparators]
-            if any(isinstance(o, ast.Constant) and isinstance(o.value, str) and o.value.isidentifier()
-                   for o in operands):
-                lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
-    return lines
 
 
 def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -149,41 +132,49 @@ def superseded(session: Ledger, committed: Ledger | None) -> bool:
     return git_output("rev-parse", f"{session.commit}:{session.module}").strip() != committed.source
 
 
-def summarize(ledger: Ledger, equivalent: dict[tuple[str, int, str, int], str],
-              rechecked: dict[tuple[str, int, str, int], str]) -> Module:
-    interned: set[int] | None = None
-    annotations: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
-    module = Module(ledger.module, ledger.commit[:12], ledger.date)
+def columns(ledger: Ledger, equivalent: dict[tuple[str, int, str, int], str],
+            rechecked: dict[tuple[str, int, str, int], str]) -> list[tuple[Mutant, str]]:
+    """Each mutant with its column: pending, rule (equivalent by rule), equivalent, rechecked,
+    survived or killed (incompetent too: the mutant does not even import, the tests noticed).
+
+    `==` -> `is` against an identifier-like str literal is no rule: CPython interns the literal,
+    but not an equal string read from a spec file or a JSON report, and sessions killed most
+    such mutants where they ran. Each is run and judged like any other."""
+    annotations = annotation_spans(source_of(ledger)) if any(m.outcome == "survived" for m in ledger.mutants) else []
+    found = []
     for mutant in ledger.mutants:
         key = (ledger.module, mutant.line, mutant.operator, mutant.occurrence)
+        survived = mutant.outcome == "survived"
         if mutant.outcome == mutation_ledger.PENDING:
+            column = "pending"
+        elif survived and in_annotation(annotations, [mutant.line, mutant.column]):
+            column = "rule"
+        elif key in equivalent:
+            column = "equivalent"
+        elif survived and key in rechecked:
+            column = "rechecked"
+        else:
+            column = "survived" if survived else "killed"
+        found.append((mutant, column))
+    return found
+
+
+def summarize(ledger: Ledger, equivalent: dict[tuple[str, int, str, int], str],
+              rechecked: dict[tuple[str, int, str, int], str]) -> Module:
+    module = Module(ledger.module, ledger.commit[:12], ledger.date)
+    for mutant, column in columns(ledger, equivalent, rechecked):
+        if column == "pending":
             module.pending += 1
-            continue
-        if mutant.outcome == "survived":
-            if annotations is None:
-                annotations = annotation_spans(source_of(ledger))
-            if in_annotation(annotations, [mutant.line, mutant.column]):
-                module.equivalent += 1
-                module.by_rule += 1
-                continue
-        if mutant.outcome == "survived" and mutant.operator.rsplit("/", 1)[-1] in IDENTITY_OPERATORS:
-            if interned is None:
-                interned = interned_literal_lines(source_of(ledger))
-            if mutant.line in interned:
-                module.equivalent += 1
-                module.by_rule += 1
-                continue
-        if key in equivalent:
+        elif column in ("rule", "equivalent"):
             module.equivalent += 1
-        elif mutant.outcome == "survived" and key in rechecked:
+            module.by_rule += column == "rule"
+        elif column in ("rechecked", "killed"):
             module.killed += 1
-            module.rechecked += 1
-        elif mutant.outcome == "survived":
+            module.rechecked += column == "rechecked"
+        else:
             module.survived += 1
             module.survivors.append(f"line {mutant.line}: {mutant.operator} #{mutant.occurrence}"
                                     f" ({mutant.definition or '-'})")
-        else:  # killed, or incompetent (the mutant does not even import): the tests noticed
-            module.killed += 1
     return module
 
 
@@ -237,12 +228,11 @@ def render(modules: dict[str, Module], head: str) -> str:
         "`scripts/mutation.sh MODULE` (or `tox -e mutation -- MODULE`); not part of the default CI run.",
         "Each module is mutated alone and tested with only the tests that cover it",
         "(`scripts/mutation-targets.txt`). Equivalent mutants are listed with a reason in",
-        "`scripts/mutation-equivalent.txt`, or by one of two rules (counted in the equivalent column and",
-        "given in parentheses): `==` -> `is` (and `!=` -> `is not`) comparing with an identifier-like",
-        "str literal, which CPython interns; a mutant inside an annotation of a module that never",
-        "evaluates them (`from __future__ import annotations`). Mutants run only the covering tests that",
+        "`scripts/mutation-equivalent.txt`, or by rule (counted in the equivalent column and given in",
+        "parentheses): a mutant inside an annotation of a module that never evaluates them",
+        "(`from __future__ import annotations`). Mutants run only the covering tests that",
         "execute a changed line (`scripts/mutation_runner.py`: coverage measured unmutated; a line run",
-        "at import runs them all; a mutant the two rules call equivalent is not run). Each mutant's",
+        "at import runs them all; a mutant the rule calls equivalent is not run). Each mutant's",
         "outcome is committed in `docs/mutation-ledger/` (one file per module, `pending` until it runs),",
         "so a module's session resumes in any checkout while the module is unchanged, and its row is",
         "rebuilt from the ledger; a module measured before ledgers keeps its row from the summary",

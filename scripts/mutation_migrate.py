@@ -2,6 +2,7 @@
 
     python scripts/mutation_migrate.py MODULE   # with cosmic-ray's interpreter, after editing MODULE
     python scripts/mutation_migrate.py MODULE --from COMMIT   # records written against COMMIT's module
+    python scripts/mutation_migrate.py MODULE --from-row COMMIT   # a complete row measured before ledgers
 
 Why: cosmic-ray numbers a module's mutants by line and by each operator's occurrence in the whole
 module, so any edit renumbers the mutants after it. The ledger (docs/mutation-ledger/) and the
@@ -15,11 +16,18 @@ is named by the top-level definition it lies in (its text), its place inside it 
   inside an edited definition is dropped and printed, to be examined again when the mutant runs.
 The ledger then names the edited source (`# source:` its git blob), so scripts/mutation.sh resumes
 from it. A run without MUTATION_RESUME runs every mutant again, whatever was carried.
+
+A module measured before ledgers has only its summary row. When that row is complete (nothing
+pending) and has no survivor, its session's outcomes are known all the same: every mutant was
+killed except those the rules and the records (as they were at COMMIT, numbered by the row's
+session) call equivalent or rechecked. `--from-row` rebuilds that ledger, refuses unless its counts
+are the row's exactly, and carries it and the records to the working tree as above.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -182,7 +190,109 @@ def migrate(module: str, since: str | None = None) -> int:
     return 0
 
 
+def summary_script():  # type: ignore[no-untyped-def]
+    """scripts/mutation-summary.py (its name is not an importable one)."""
+    if "mutation_summary" in sys.modules:
+        return sys.modules["mutation_summary"]
+    spec = importlib.util.spec_from_file_location("mutation_summary", ROOT / "scripts" / "mutation-summary.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mutation_summary"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+IDENTITY = ("core/ReplaceComparisonOperator_Eq_Is", "core/ReplaceComparisonOperator_NotEq_IsNot")
+
+
+def identity_against_str_literal(source: str, mutant: Mutant) -> bool:
+    """`==` -> `is` against an identifier-like str literal: a rule once called these equivalent
+    (interned) and did not run them, so a row of that time does not say which were killed."""
+    if mutant.operator not in IDENTITY:
+        return False
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare) and node.lineno <= mutant.line <= (node.end_lineno or node.lineno) and any(
+                isinstance(o, ast.Constant) and isinstance(o.value, str) and o.value.isidentifier()
+                for o in (node.left, *node.comparators)):
+            return True
+    return False
+
+
+def rebuilt_from_row(module: str, records_at: str) -> tuple[Ledger, str, list[list[str]]]:
+    """The ledger of the complete, survivor-free session behind the module's summary row, its
+    module's source, and the module's records as they were at `records_at` (numbered by it).
+    Killed: every mutant no rule and no record names. Pending: those the annotation rule names
+    and the `==` -> `is` ones (a row of a session before a rule counts them killed, one after it
+    equivalent; it does not say which). The rest survived the session."""
+    summary = summary_script()
+    row = summary.previous().get(module)
+    if row is None or row.survived or row.pending:
+        sys.exit(f"mutation_migrate: {module} has no complete summary row without survivors to rebuild from")
+    commit = git("rev-parse", row.commit).strip()
+    source = git("show", f"{commit}:{module}")
+    records = [git("show", f"{records_at}:{path.relative_to(ROOT)}").splitlines() for path in RECORDS]
+    equivalent, rechecked = (mutation_ledger.recorded(lines) for lines in records)
+    session = Ledger(module, commit, row.date,
+                     [replace(m, outcome="survived") for m in mutants_of(source, Path(module).name)])
+    columns = summary.columns(session, equivalent, rechecked)
+    outcomes = row_outcomes(columns, source)
+    undecided = sum(1 for m in outcomes if m.outcome == mutation_ledger.PENDING)
+    killed, rechecked_count = (sum(1 for m in outcomes if m.outcome == "killed"),
+                               sum(1 for _, column in columns if column == "rechecked"))
+    if not consistent(row.killed, row.equivalent, len(outcomes), killed, rechecked_count, undecided):
+        sys.exit(f"mutation_migrate: {module}: rebuilt {killed} killed, {rechecked_count} rechecked,"
+                 f" {undecided} undecided of {len(outcomes)}; the row says {row.killed} killed,"
+                 f" {row.equivalent} equivalent: records not as at {records_at}?")
+    session.mutants = outcomes
+    return session, source, [[line for line in lines if line.startswith(f"{module}\t")] for lines in records]
+
+
+def row_outcomes(columns: list[tuple[Mutant, str]], source: str) -> list[Mutant]:
+    """Each mutant's outcome in a complete session without survivors, from its summary column
+    with every mutant taken as survived: killed where no rule and no record names it."""
+    outcomes = []
+    for mutant, column in columns:
+        if column == "rule" or (column == "survived" and identity_against_str_literal(source, mutant)):
+            outcomes.append(replace(mutant, outcome=mutation_ledger.PENDING))  # the row does not say which
+        elif column == "survived":
+            outcomes.append(replace(mutant, outcome="killed"))
+        else:
+            outcomes.append(mutant)  # equivalent by record, or killed only since (rechecked)
+    return outcomes
+
+
+def consistent(row_killed: int, row_equivalent: int, total: int, killed: int, rechecked: int, undecided: int) -> bool:
+    """The row's counts allow the rebuilt outcomes: every mutant of the module is in the row, and
+    its killed count lies between the mutants rebuilt killed and those plus the ones that may have
+    been killed (rechecked since: an equivalent record may have become a rechecked one; undecided)."""
+    return row_killed + row_equivalent == total and killed <= row_killed <= killed + rechecked + undecided
+
+
+def migrate_row(module: str, records_at: str) -> int:
+    session, old_source, old_records = rebuilt_from_row(module, records_at)
+    new_source = (ROOT / module).read_text()
+    new = mutants_of(new_source, Path(module).name)
+    blob = git("hash-object", "-w", module).strip()
+    migrated = migrated_ledger(session, old_source, new_source, new, git("rev-parse", "HEAD").strip(), blob)
+    mutation_ledger.write(migrated)
+    print(f"mutation_migrate: {module}: rebuilt from its row at {session.commit[:12]}; {len(migrated.finished)}"
+          f" of {len(new)} outcomes carried, the rest pending")
+    moved = correspondence(old_source, session.mutants, new_source, new)
+    for records, ours in zip(RECORDS, old_records, strict=True):
+        lines = records.read_text().splitlines()
+        ours_now = [i for i, line in enumerate(lines) if line.startswith(f"{module}\t")]
+        at = ours_now[0] if ours_now else len(lines)
+        others = [line for line in lines if not line.startswith(f"{module}\t")]
+        kept, dropped = migrated_records(ours, module, moved)
+        records.write_text("\n".join(others[:at] + kept + others[at:]) + "\n")
+        for raw in dropped:
+            print(f"mutation_migrate: dropped from {records.name} (its definition changed): {raw[:160]}")
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[2] == "--from-row":
+        sys.exit(migrate_row(sys.argv[1], sys.argv[3]))
     if len(sys.argv) == 4 and sys.argv[2] == "--from":
         sys.exit(migrate(sys.argv[1], sys.argv[3]))
     if len(sys.argv) != 2:

@@ -103,9 +103,8 @@ def serve(module: str, test_args: list[str]) -> None:
 
 
 def equivalent_by_rule(original: str, mutated: str) -> bool:
-    """The mutant differs only where scripts/mutation-summary.py's rules call it equivalent: inside
-    an annotation of a module that never evaluates them, or `==`/`!=` turned into `is`/`is not`
-    against an identifier-like str literal (interned). Running its tests would take minutes
+    """The mutant differs only where scripts/mutation-summary.py's rule calls it equivalent: inside
+    an annotation of a module that never evaluates them. Running its tests would take minutes
     (every covering test passes) and could only confirm it survives."""
     try:
         return _normalized(original) == _normalized(mutated)
@@ -122,11 +121,6 @@ def _normalized(source: str) -> str:
             node.annotation = ast.Constant(None) if isinstance(node, ast.AnnAssign) else None
         if lazy and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             node.returns = None
-        if isinstance(node, ast.Compare) and any(
-                isinstance(o, ast.Constant) and isinstance(o.value, str) and o.value.isidentifier()
-                for o in (node.left, *node.comparators)):
-            node.ops = [ast.Eq() if isinstance(op, ast.Is) else ast.NotEq() if isinstance(op, ast.IsNot) else op
-                        for op in node.ops]
     return ast.dump(tree)
 
 

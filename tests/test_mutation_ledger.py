@@ -256,3 +256,53 @@ def test_a_session_of_the_module_before_a_migrated_edit_is_left_out_of_the_summa
 def test_a_row_is_stale_only_when_git_shows_its_module_changed_since(summary) -> None:
     assert not summary.changed_since("HEAD", "README.md")
     assert not summary.changed_since("0000000000ab", "README.md")  # an unknown commit: no claim
+
+
+ROW_SOURCE = """\
+from __future__ import annotations
+
+
+def f(mode: str, x: int) -> int:
+    if mode == "train":
+        return x + 1
+    return x - 2
+"""
+
+
+def test_a_complete_row_is_rebuilt_killed_except_what_a_rule_or_record_names(ml, migrate, summary,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(summary, "source_of", lambda ledger: ROW_SOURCE)
+    module = "bnconform/probes/x.py"
+    mutants = [mutant(ml, 4, 12, "core/ReplaceBinaryOperator_BitOr_Add", 0, "survived"),  # in an annotation
+               mutant(ml, 5, 7, "core/ReplaceComparisonOperator_Eq_Is", 0, "survived"),    # == "train" -> is
+               mutant(ml, 6, 19, "core/NumberReplacer", 0, "survived"),
+               mutant(ml, 7, 15, "core/NumberReplacer", 1, "survived"),
+               mutant(ml, 7, 13, "core/ReplaceBinaryOperator_Sub_Add", 0, "survived")]
+    session = ml.Ledger(module, "0123", "d", mutants)
+    equivalent = {(module, 7, "core/NumberReplacer", 1): "a reason"}
+    rechecked = {(module, 7, "core/ReplaceBinaryOperator_Sub_Add", 0): "tests/t.py::sub"}
+    columns = summary.columns(session, equivalent, rechecked)
+    assert [c for _, c in columns] == ["rule", "survived", "survived", "equivalent", "rechecked"]
+    outcomes = migrate.row_outcomes(columns, ROW_SOURCE)
+    # the rule's and the identity mutant's fate is not in a row: they run again; the recorded ones
+    # keep their column; only the mutant nothing names was certainly killed
+    assert [m.outcome for m in outcomes] == ["pending", "pending", "killed", "survived", "survived"]
+
+
+@pytest.mark.parametrize(("row_killed", "row_equivalent", "ok"), [
+    (2, 3, True),    # the killed one and the rechecked one; three equivalent
+    (1, 4, True),    # the rechecked one counted equivalent in the row (recorded as such then)
+    (4, 1, True),    # both undecided mutants killed in that session
+    (0, 5, False),   # fewer killed than certainly killed: a record the row knew is gone
+    (5, 0, False),   # more killed than could be
+    (2, 2, False),   # not every mutant of the module
+])
+def test_a_rebuilt_row_must_allow_the_row_s_counts(migrate, row_killed: int, row_equivalent: int, ok: bool) -> None:
+    assert migrate.consistent(row_killed, row_equivalent, total=5, killed=1, rechecked=1, undecided=2) is ok
+
+
+def test_the_runner_leaves_unrun_only_mutants_inside_annotations() -> None:
+    runner = load("mutation_runner", "mutation_runner.py")
+    assert runner.equivalent_by_rule(ROW_SOURCE, ROW_SOURCE.replace("mode: str", "mode: str + 1"))
+    # a str read from a spec file or a JSON report equals the literal without being it
+    assert not runner.equivalent_by_rule(ROW_SOURCE, ROW_SOURCE.replace('mode == "train"', 'mode is "train"'))
