@@ -162,7 +162,9 @@ class RunContext:
         module = self.guarded(call, lambda: self.builder.build(channels, **roles))
         module = self.guarded("moving the module", lambda: module.to(self.device, self.dtype))
         shape = self.layout_shape(rank, channels=channels)
-        return self.guarded("initializing lazy parameters", lambda: materialized(module, shape))
+        return self.guarded("initializing lazy parameters", lambda: materialized(
+            module, shape, infers_channels=not self.builder.accepts("num_features"), device=self.device,
+            dtype=self.dtype))
 
     def shape(self, rank: int, batch: int | None = None, *, channels: int | None = None) -> tuple[int, ...]:
         """A small input shape in channels-first order, every size distinct (no size-1 axis:
@@ -213,12 +215,26 @@ def per_channel(pattern: list[float], channels: int) -> torch.Tensor:
     return torch.tensor([pattern[i % len(pattern)] for i in range(channels)], dtype=torch.float64)
 
 
-def materialized(module: torch.nn.Module, shape: tuple[int, ...]) -> torch.nn.Module:
-    """Lazy modules (torch.nn.LazyBatchNorm2d) learn their size from an input; give them one."""
+def materialized(module: torch.nn.Module, shape: tuple[int, ...], *, infers_channels: bool = False,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """Lazy modules learn their size from an input; give them one. torch.nn.LazyBatchNorm2d says so
+    (uninitialized parameters); a hand-written one that takes no channel count and registers
+    its tensors as None creates them in its first forward, as its users' dry run does: one
+    forward of zeros in eval mode without grad, which updates no statistic of a correct class."""
     has_lazy = getattr(module, "has_uninitialized_params", None)
     if callable(has_lazy) and has_lazy():
         param = next(module.parameters(), None)
         module.initialize_parameters(torch.zeros(shape, device=param.device if param is not None else None))
+        return module
+    if infers_channels and any(t is None for t in (*module._parameters.values(), *module._buffers.values())):
+        was_training = module.training
+        try:
+            with torch.no_grad():
+                module.eval()(torch.zeros(shape, device=device, dtype=dtype))
+        except Exception:  # noqa: BLE001 - the probes meet this forward again and report what it does
+            pass
+        finally:
+            module.train(was_training)
     return module
 
 

@@ -129,7 +129,8 @@ def observed_values(ctx: RunContext) -> dict[str, str]:
     if buffers is not None and buffers.init_values:
         mean, var = buffers.init_values["running_mean"], buffers.init_values["running_var"]
         observed["running-stats-init"] = f"mean {uniform(mean)}, var {uniform(var)}"
-    observed.update(mode_values(cached(ctx, modes.modes)))
+    clipped = structure is not None and bool(structure.activation)
+    observed.update(mode_values(cached(ctx, modes.modes), clipped))
     counter = cached(ctx, running.counter)
     if counter is not None:
         observed["num-batches-tracked"] = (
@@ -183,16 +184,19 @@ def convention(weight: float, momentum: float) -> str:
     return "old-weight" if abs(weight - (1 - momentum)) < 1e-3 else f"other (weight {weight:.3g})"
 
 
-def mode_values(obs: modes.ModeObservation | None) -> dict[str, str]:
+def mode_values(obs: modes.ModeObservation | None, clipped: bool = False) -> dict[str, str]:
     if obs is None:
         return {}
     follows_grad = obs.train_grad.uses != obs.train_no_grad.uses or obs.eval_grad.uses != obs.eval_no_grad.uses
     updates = obs.eval_grad.updates or obs.eval_no_grad.updates
-    return {
+    values = {
         "eval-uses-batch-stats": obs.eval_no_grad.uses,
         "eval-updates-running-stats": "yes" if updates else "no",
         "mode-follows-grad": "torch.is_grad_enabled()" if follows_grad else "module.training",
     }
+    if clipped and obs.eval_no_grad.uses == "other":  # a fused activation clips what would tell them apart
+        del values["eval-uses-batch-stats"]
+    return values
 
 
 def fingerprint(ctx: RunContext) -> dict[str, Any]:

@@ -132,10 +132,19 @@ def describe_model(text: str, init: Mapping[str, object]) -> str | None:
     except UsageError:
         return None
     layers = [(p, m) for p, m in norm_layers(model) if p]
-    if not layers or is_norm_layer(model):
+    if not layers or is_norm_layer(model) or thin_wrapper(model, layers):
         return None
     shown = ", ".join(f"{type(m).__name__} at {p}" for p, m in layers[:4]) + (", ..." if len(layers) > 4 else "")
     return f"{len(layers)} normalization layer{'s' if len(layers) != 1 else ''} ({shown})"
+
+
+def thin_wrapper(model: Any, layers: list[tuple[str, Any]]) -> bool:
+    """One norm layer and no other layer with parameters (a channels-last or renaming wrapper):
+    a norm layer in its own right, whose failures are findings, not a sign of a model."""
+    inside = {id(sub) for _, layer in layers for sub in layer.modules()}
+    others = [sub for path, sub in model.named_modules() if path and id(sub) not in inside
+              and any(True for _ in sub.parameters(recurse=False))]
+    return len(layers) == 1 and not others
 
 
 def class_target(cls: type) -> tuple[str, type | None]:

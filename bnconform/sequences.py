@@ -21,6 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from bnconform.context import RunContext
 from bnconform.discover import Discovery, discover
 from bnconform.errors import UserCodeError
+from bnconform.probes.basics import found_tensors, merge
 from bnconform.probes.common import BETA, GAMMA, per_channel, read
 from bnconform.probes.devices import allowed_error, build_raw, isolated, step
 from bnconform.reference import Behaviour, RunningState, eval_forward, train_forward, update_running
@@ -123,6 +124,7 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
     spec = ctx.spec
     rank, dtype = ctx.primary_rank, ctx.dtype
     allowed = batches(ctx)
+    known = ctx.probe(found_tensors)
 
     class Sequence(RuleBasedStateMachine):
         direct = False  # True while a whole replay runs inside one guarded call (see replay)
@@ -145,7 +147,8 @@ def machine(ctx: RunContext, divergence: Divergence) -> type[RuleBasedStateMachi
 
         def fresh(self) -> tuple[torch.nn.Module, Discovery]:
             module = build_raw(ctx, str(ctx.device), dtype, rank=rank, roles=self.roles)
-            return module, step("inspecting the module", discover, module, ctx.channels)
+            # Statistics found by behaviour (any name) are the same attributes of every instance.
+            return module, merge(step("inspecting the module", discover, module, ctx.channels), known)
 
         @initialize(momentum=st.sampled_from(momenta(ctx)))
         def build(self, momentum: object) -> None:

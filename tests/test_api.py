@@ -79,3 +79,36 @@ def test_a_model_given_to_check_is_refused_with_a_pointer_to_scan(monkeypatch: p
 def test_an_unknown_profile_is_refused_as_the_cli_refuses_it() -> None:
     with pytest.raises(UsageError, match=r"^--profile 'fast' is not one of default, thorough$"):
         bnconform.check("torch.nn:BatchNorm2d", profile="fast")
+
+
+TOKEN_NORM = '''
+import torch
+
+
+class TokenNorm(torch.nn.Module):
+    """(N, L, C) tokens normalized per C by an inner BatchNorm1d; its width is `width`."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.inner = torch.nn.BatchNorm1d(width)
+
+    def forward(self, x):
+        return self.inner(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+'''
+
+
+def test_a_thin_wrapper_around_one_norm_layer_is_checked_as_a_layer_not_refused_as_a_model(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.py"
+    path.write_text(TOKEN_NORM)
+    report = bnconform.check(f"{path}:TokenNorm", init={"width": 5}, ranks=[3])
+    assert [f.code for f in report.findings] == ["forward-failed"]
+    assert "running_mean should contain" in report.findings[0].message
+
+
+def test_a_width_no_known_argument_takes_is_not_called_ignored(tmp_path: Path) -> None:
+    """`width` is pinned by --init and honoured; bnconform cannot build another width, so it says nothing."""
+    path = tmp_path / "tokens.py"
+    path.write_text(TOKEN_NORM)
+    report = bnconform.check(f"{path}:TokenNorm", init={"width": 5})
+    assert report.domain["channels"]["honoured"] is True
+    assert report.domain["channels"]["rejected"] == {}

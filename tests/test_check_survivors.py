@@ -640,3 +640,50 @@ def test_a_scale_report_names_the_scales_passed_before_the_first_failure(
     """The sweep mixes axes (stds, then a large mean): the sentence lists scales, not "up to" one."""
     assert dtypes.listed(dtypes.handled_prefix(passes)) == handled
     assert dtypes.largest(passes) == largest
+
+
+@pytest.mark.parametrize(("error", "weights", "causes"), [
+    ("ZeroDivisionError: float division by zero", (), {"possible_causes": ["num-batches-tracked"]}),
+    ("TypeError: unsupported operand type(s) for -: 'int' and 'NoneType'", (), {"accounted_for": True}),
+    ("", (0.0, 0.5, 2 / 3), {"possible_causes": ["momentum-inverted"]}),  # 1/n as the old value's weight
+    ("", (1.0, 1.0, 1.0), {"possible_causes": ["num-batches-tracked"]}),  # 1/n with n stuck at 1
+    ("", (0.1, 0.1, 0.1), {"possible_causes": ["momentum-ignored"]}),     # the default weight, None unread
+    ("", (0.2, 0.2, 0.2), {"accounted_for": True}),                      # None's own path: a root of its own
+    ("", (0.1, 0.1005, 0.1), {"possible_causes": ["momentum-ignored"]}),  # within the momentum tolerance
+    ("", (0.1, 0.102, 0.1), {"accounted_for": True}),
+    ("", (), {}),
+])
+def test_momentum_none_names_only_the_causes_its_weights_allow(error: str, weights: tuple[float, ...],
+                                                               causes: dict) -> None:
+    from bnconform.checks.momentum import none_causes
+
+    assert none_causes(error, weights, default_weight=0.1) == causes
+
+
+class NoAffineBatchNorm(nn.BatchNorm2d):
+    """affine=False whatever it is asked: no Parameter at all."""
+
+    def __init__(self, num_features: int, **kwargs: Any) -> None:
+        super().__init__(num_features, **{**kwargs, "affine": False})
+
+
+class PackedAffineBatchNorm(nn.BatchNorm2d):
+    """gamma and beta packed in one (2, C) Parameter named `scale_shift`."""
+
+    def __init__(self, num_features: int, **kwargs: Any) -> None:
+        super().__init__(num_features, **{**kwargs, "affine": False})
+        self.scale_shift = nn.Parameter(torch.stack([torch.ones(num_features), torch.zeros(num_features)]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        return super().forward(x) * self.scale_shift[0].view(shape) + self.scale_shift[1].view(shape)
+
+
+@pytest.mark.parametrize(("cls", "message", "observed"), [
+    (NoAffineBatchNorm, "No learnable weight (gamma) or bias (beta) found", "none found"),
+    (PackedAffineBatchNorm, "No weight (gamma) or bias (beta) found among the Parameters scale_shift (2, 5)",
+     "Parameters scale_shift (2, 5); none is a weight or bias"),
+])
+def test_affine_params_names_the_parameters_it_could_not_map(cls: type, message: str, observed: str) -> None:
+    verdict = affine.affine_params(context(cls))
+    assert (verdict.status, verdict.message, verdict.observed) == ("failed", message, observed)

@@ -6,7 +6,7 @@ from bnconform.context import RunContext
 from bnconform.findings import Severity
 from bnconform.probes import basics, modes
 from bnconform.registry import Verdict, check, failed, passed
-from bnconform.repro import snippet
+from bnconform.repro import attr, snippet
 
 
 @check(
@@ -132,15 +132,9 @@ def batch_size_one(ctx: RunContext) -> Verdict:
         return passed(observed=obs.raised)
     if expected == "allowed" and not obs.raised and not corrupt:
         return passed(observed="finite output")
-    observed = (
-        f"raised {obs.raised}"
-        if obs.raised
-        else (
-            "returned NaN/inf or wrote NaN/inf into the running statistics"
-            if corrupt
-            else "returned an output silently"
-        )
-    )
+    observed = f"raised {obs.raised}" if obs.raised else non_finite(obs) if corrupt else "returned an output silently"
+    if corrupt and not obs.running_finite:
+        body.append(f"print({attr(ctx, 'running_mean', 'running_mean')}, {attr(ctx, 'running_var', 'running_var')})")
     return failed(
         f"Training with one value per channel (input {list(obs.shape)}) {observed}",
         expected="raises an error" if expected == "error" else "returns a finite output",
@@ -148,3 +142,11 @@ def batch_size_one(ctx: RunContext) -> Verdict:
         severity=Severity.ERROR if corrupt else None,
         repro=snippet(ctx, body, shape=obs.shape),
     )
+
+
+def non_finite(obs: modes.BatchOfOne) -> str:
+    """Which of the two went NaN/inf: the output, the running statistics, or both."""
+    where = [what for what, finite in (("returned NaN/inf", obs.output_finite),
+                                       ("wrote NaN/inf into the running statistics", obs.running_finite))
+             if not finite]
+    return " and ".join(where)

@@ -196,15 +196,27 @@ def momentum_none(ctx: RunContext) -> Verdict:
         observed=observed,
         repro=snippet(ctx, ["bn.train()", "for _ in range(3):", "    bn(x)", "print(bn.running_mean)"],
                       momentum=None),
-        details=none_causes(obs.error),
+        details=none_causes(obs.error, tuple(obs.weights), ctx.probe(running.momentum).default.new_weight),
     )
 
 
-def none_causes(error: str) -> dict[str, object]:
-    """A division by zero is 1 / a counter that did not count; any other raise is None not being
-    handled, which no wrong weight or counter explains. Weights that are wrong: the table's."""
-    if not error:
+def none_causes(error: str, weights: tuple[float, ...] = (), default_weight: float = float("nan")) -> dict[str, object]:
+    """What can produce the momentum=None behaviour observed. A division by zero is 1 / a counter
+    that did not count; any other raise is None not being handled, which no wrong weight or
+    counter explains. Measured weights name their cause by their pattern: 1 - 1/n is the
+    cumulative factor used as the old value's weight (an inverted formula), the default weight
+    at every step a momentum that is not read at all, 1 at every step a counter stuck at one.
+    Any other pattern is None's own handling (say, a separate default), a root of its own."""
+    if error:
+        if "division by zero" in error or "ZeroDivisionError" in error:
+            return {"possible_causes": ["num-batches-tracked"]}
+        return {"accounted_for": True}
+    if not weights:
         return {}
-    if "division by zero" in error or "ZeroDivisionError" in error:
+    if all(abs(w - (1 - 1 / (i + 1))) <= MOMENTUM_TOL for i, w in enumerate(weights)):
+        return {"possible_causes": ["momentum-inverted"]}
+    if all(abs(w - 1) <= MOMENTUM_TOL for w in weights):
         return {"possible_causes": ["num-batches-tracked"]}
+    if all(abs(w - default_weight) <= MOMENTUM_TOL for w in weights):
+        return {"possible_causes": ["momentum-ignored"]}
     return {"accounted_for": True}

@@ -7,7 +7,7 @@ import math
 from bnconform.context import RunContext
 from bnconform.probes import basics, statistics
 from bnconform.registry import Verdict, check, failed, passed, skipped
-from bnconform.repro import axes_expr, fmt, snippet
+from bnconform.repro import attr, axes_expr, fmt, snippet
 
 FORWARD = ("forward-failed",)
 
@@ -275,8 +275,9 @@ def eps_placement(ctx: RunContext) -> Verdict:
     title="The constructor's eps is used",
     severity="warning",
     why="A hard-coded eps ignores the value a port passes (Keras uses 1e-3), so channels with small"
-    " variance are normalized differently from the source model.",
-    hint="Store the constructor's eps and use it in the normalization.",
+    " variance are normalized differently from the source model; an eval branch written out"
+    " separately often leaves eps out.",
+    hint="Store the constructor's eps and use it in the normalization, in training and in eval mode.",
     requires=NORMALIZATION,
 )
 def eps_ignored(ctx: RunContext) -> Verdict:
@@ -286,7 +287,7 @@ def eps_ignored(ctx: RunContext) -> Verdict:
     if obs.placement == "untested":
         return skipped("the constructor takes no eps argument")
     if obs.placement != "ignored":
-        return passed(explicit=obs.explicit_value)
+        return eval_eps_verdict(ctx, obs)
     return failed(
         f"Constructed with eps={obs.requested}, the module adds {fmt(obs.explicit_value)} to the variance",
         expected=f"eps {obs.requested}",
@@ -341,7 +342,8 @@ def unstable_variance(ctx: RunContext) -> Verdict:
     if reason := unmeasurable(ctx):
         return skipped(f"cannot be measured: {reason}")
     estimator = primary_structure(ctx).estimator
-    obs = ctx.probe(statistics.stability, estimator if estimator in ("biased", "unbiased") else ctx.spec.norm_variance)
+    obs = ctx.probe(statistics.stability, estimator if estimator in ("biased", "unbiased") else ctx.spec.norm_variance,
+                    *own_eps(ctx))
     if obs.relative_error <= 0.05:
         return passed(relative_error=obs.relative_error)
     return failed(
@@ -359,4 +361,42 @@ def unstable_variance(ctx: RunContext) -> Verdict:
                 f"print(y.var(dim={axes_expr(ctx)}, unbiased=False))  # should be ~1",
             ]
         ),
+    )
+
+
+def own_eps(ctx: RunContext) -> tuple[float | None, str]:
+    """The eps a default-built module adds and where, when its eps behaviour has a formula; else
+    the spec's (None)."""
+    obs = eps_observation(ctx)
+    if obs.placement == "other":
+        return None, ctx.spec.eps_placement
+    return obs.default_value, obs.default_placement
+
+
+def eval_eps_verdict(ctx: RunContext, obs: statistics.EpsObservation) -> Verdict:
+    """Training uses the eps it was given: so must eval, where the running variance replaces the
+    batch's (an eval path written separately may leave eps out, or use another)."""
+    if obs.placement not in PLACEMENTS or ctx.spec.eval_uses != "running":
+        return passed(explicit=obs.explicit_value)
+    used = ctx.probe(statistics.eval_eps, obs.placement)
+    if math.isnan(used) or abs(used - obs.requested) < 0.02:
+        return passed(explicit=obs.explicit_value, eval=used)
+    mean, var = attr(ctx, "running_mean", "running_mean"), attr(ctx, "running_var", "running_var")
+    ratio = 1 + obs.requested if obs.placement == "outside-sqrt" else math.sqrt(1 + obs.requested)
+    used = used if abs(used) > 1e-12 else 0.0  # float64 rounding of a variance of about 1
+    return failed(
+        f"Constructed with eps={obs.requested}, the module adds {fmt(used)} to the running variance in eval mode"
+        f" (training adds the {obs.requested} it was given)",
+        expected=f"eps {obs.requested} in eval mode too",
+        observed=f"eps {fmt(used)} in eval mode",
+        repro=snippet(ctx, [
+            "with torch.no_grad():",
+            f"    {mean}.zero_()",
+            f"    {var}.fill_(1.0)",
+            "bn.eval()",
+            "y = bn(x)",
+            f"print(x.std(dim={axes_expr(ctx)}, unbiased=False) / y.std(dim={axes_expr(ctx)}, unbiased=False))"
+            f"  # {ratio:.4g} where eval adds eps={obs.requested}",
+        ], eps=obs.requested),
+        details={"mode": "eval", "eval_eps": used},
     )

@@ -205,19 +205,47 @@ def rounded(values: list[float]) -> list[float]:
 
 
 def repro(ctx: RunContext, case: Case) -> str:
-    from bnconform.repro import snippet
+    """The case's input, gamma and beta, and the spec's formula next to the module's output."""
+    from bnconform.repro import attr, snippet
 
-    view = [1] * len(case.shape)
-    view[1] = -1
+    rank, spec = len(case.shape), ctx.spec
+    first = [1] * rank
+    first[1] = -1
+    view = [1] * rank
+    view[spec.channel_axis] = -1
     body = [
-        f"z = torch.randn({case.shape}, dtype=torch.float64)",
-        f"x = torch.tensor({case.means}).reshape({view}) + torch.tensor({case.stds}).reshape({view}) * z",
+        f"z = torch.randn({case.shape}, generator=torch.Generator().manual_seed({seed_of(ctx, case.salt)}),"
+        " dtype=torch.float64)",
+        f"x = torch.tensor({case.means}).reshape({first}) + torch.tensor({case.stds}).reshape({first}) * z",
     ]
-    if ctx.spec.channel_axis == -1:
+    if spec.channel_axis == -1:
         body.append("x = x.movedim(1, -1).contiguous()")
+    for role, values in (("weight", case.gamma), ("bias", case.beta)):
+        if found_role(ctx, role):
+            name = attr(ctx, role, role)
+            body.append(f"with torch.no_grad(): {name}.copy_(torch.tensor({values}, dtype=torch.float64)"
+                        f".reshape({name}.shape))")
+    denominator = "(var.sqrt() + eps)" if spec.eps_placement == "outside-sqrt" else "torch.sqrt(var + eps)"
+    axes = spec.axes_for_rank(rank)
     body += [
         "bn.train()",
         "y = bn(x)",
-        "# compare y with the spec's formula: gamma * (x - mean) / sqrt(var + eps) + beta",
+        f"gamma, beta = torch.tensor({case.gamma}).reshape({view}), torch.tensor({case.beta}).reshape({view})",
+        f"mean = x.mean(dim={axes}, keepdim=True)",
+        f"var = x.var(dim={axes}, unbiased={spec.norm_variance == 'unbiased'}, keepdim=True)",
+        f"eps = {spec.eps!r}",
+        f"expected = gamma * (x - mean) / {denominator} + beta  # the {spec.name} spec's training output",
+        "print('max abs difference:', (y - expected).abs().max().item())",
     ]
     return snippet(ctx, body)
+
+
+def found_role(ctx: RunContext, role: str) -> bool:
+    from bnconform.probes.basics import found_tensors
+
+    return ctx.probe(found_tensors).has(role)
+
+
+def seed_of(ctx: RunContext, salt: int) -> int:
+    """The seed of ctx.generator(salt): the repro draws the very input the check compared."""
+    return int(ctx.generator(salt).initial_seed())

@@ -99,7 +99,8 @@ def build_raw(ctx: RunContext, device: str, dtype: torch.dtype, *, convert: bool
     call = f"constructing {ctx.builder.describe(ctx.channels, **roles)}"
     module = step(call, lambda: ctx.builder.build(ctx.channels, **roles))
     shape = ctx.layout_shape(ctx.primary_rank if rank is None else rank)
-    module = step("initializing lazy parameters", lambda: materialized(module, shape))
+    module = step("initializing lazy parameters",
+                  lambda: materialized(module, shape, infers_channels=not ctx.builder.accepts("num_features")))
     if convert:
         module = step(f"moving the module to {device}/{dtype}", lambda: module.to(device, dtype))
     return module

@@ -219,8 +219,8 @@ def constraint(rejected: dict[int, str], tried: tuple[int, ...] = BATCH_CANDIDAT
 
 def channel_scan(ctx: RunContext, rank: int, batch: int) -> dict[int, str]:
     """C -> why a module built for C channels failed: one narrow and one wide channel count."""
-    if ctx.builder.pinned("num_features") is not DEFAULT:
-        return {}  # the user pinned C; other widths are not ours to try
+    if ctx.builder.pinned("num_features") is not DEFAULT or not ctx.builder.accepts("num_features"):
+        return {}  # the user pinned C, or no argument takes it: other widths are not ours to try
     errors = {}
     for channels in (NARROW_CHANNELS, WIDE_CHANNELS):
         error = try_forward(ctx, rank, batch, channels=channels)

@@ -36,7 +36,7 @@ def deviations(ctx: RunContext) -> tuple[Behaviour, tuple[str, ...]]:
             codes.append("reduction-axes")
     primary = ctx.probe(statistics.structure, ctx.primary_rank)
     if primary.source != ctx.spec.train_uses or primary.axes != ctx.spec.axes_for_rank(primary.rank) \
-            or statistics.denominator_ignores_variance(ctx):  # nothing to read eps from
+            or primary.activation or statistics.denominator_ignores_variance(ctx):  # nothing to read eps from
         return behaviour.but(reduction_axes=axes), tuple(dict.fromkeys(codes))
     changes: dict[str, object] = {"reduction_axes": axes}
     if primary.estimator in ("biased", "unbiased") and primary.estimator != behaviour.norm_variance:

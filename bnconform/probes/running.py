@@ -23,6 +23,7 @@ from bnconform.reference import batch_statistics
 
 EXPLICIT_MOMENTUM = 0.3  # m != 1 - m, so both conventions are told apart
 BATCH_MEANS, BATCH_STDS = [1.0, 2.0, -3.0], [1.0, 2.0, 0.5]
+MOVED = 1e-6  # a new-batch weight this small is float32 rounding, not an update
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,9 @@ class Update:
 
     @property
     def moved(self) -> bool:
-        return any(abs(w) > 1e-3 for w in (self.new_weight, self.var_weight) if not math.isnan(w))
+        """A weight above float32 rounding of the far statistics: a momentum of 1e-5 (eps and
+        momentum swapped in F.batch_norm's arguments) moves them, if barely."""
+        return any(abs(w) > MOVED for w in (self.new_weight, self.var_weight) if not math.isnan(w))
 
     @property
     def per_channel(self) -> bool:
@@ -89,7 +92,7 @@ def var_update(r_var: torch.Tensor, far_v: torch.Tensor, var_b: torch.Tensor, n:
         if spread < best[0]:
             best = (spread, name, float(weights.mean()))
     spread, name, weight = best
-    if abs(weight) <= 1e-3:
+    if abs(weight) <= MOVED:
         return weight, "unchanged"
     return (weight, name.replace("unbiased std", "std")) if spread <= VAR_FIT_TOL * abs(weight) else (weight, "other")
 

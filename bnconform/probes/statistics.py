@@ -231,7 +231,20 @@ def explicit_eps(ctx: RunContext, rank: int, estimator: str) -> tuple[str, float
         return "inside-sqrt", inside
     if abs(outside - EXPLICIT_EPS) < 0.02:
         return "outside-sqrt", inside
-    return ("ignored" if abs(inside) < 0.05 else "other"), inside
+    if abs(inside) < 0.05:
+        return "ignored", inside
+    return ("ignored" if adds_the_same_eps(ctx, rank, estimator, inside) else "other"), inside
+
+
+SECOND_EPS = 0.25
+
+
+def adds_the_same_eps(ctx: RunContext, rank: int, estimator: str, first: float) -> bool:
+    """A module given another eps adds the same large amount again: its own eps, whatever it is
+    given (a hard-coded 0.1, or its momentum where eps and momentum are swapped)."""
+    scale, var_b = observed_scale(ctx, rank, [1.0, 1.5, 0.8], 30, eps=SECOND_EPS)
+    again = float((scale.pow(2) - variance_used(var_b, estimator, ctx.values_per_channel(rank))).mean())
+    return abs(again - first) < 0.02 and abs(again - SECOND_EPS) >= 0.02
 
 
 def default_eps(ctx: RunContext, rank: int, estimator: str, placement: str) -> tuple[float, str]:
@@ -260,8 +273,10 @@ class Stability:
     mean_offset: float
 
 
-def stability(ctx: RunContext, estimator: str) -> Stability:
-    """Large mean, small spread, float32: catches E[x^2]-E[x]^2 cancellation."""
+def stability(ctx: RunContext, estimator: str, eps: float | None = None, placement: str = "inside-sqrt") -> Stability:
+    """Large mean, small spread, float32: catches E[x^2]-E[x]^2 cancellation. `eps` and
+    `placement`: the module's own, where measured (the spec's eps otherwise), so that another
+    eps is not read as a wrong variance."""
     rank, offset = ctx.primary_rank, 3000.0
     saved = ctx.dtype
     ctx.dtype = torch.float32
@@ -274,7 +289,8 @@ def stability(ctx: RunContext, estimator: str) -> Stability:
     fit, _ = fit_with_activation(x, y, ctx.spec.channel_axis)
     _, var_b = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(rank), "biased")
     true_var = variance_used(var_b.reshape(-1), estimator, count_over(x, ctx.spec.axes_for_rank(rank)))
-    observed = fit.scale.pow(2) - ctx.spec.eps
+    eps = ctx.spec.eps if eps is None or eps != eps else eps
+    observed = (fit.scale - eps).pow(2) if placement == "outside-sqrt" else fit.scale.pow(2) - eps
     error = float(((observed - true_var).abs() / true_var).max())
     return Stability(error if error == error else float("inf"), offset)
 
@@ -315,3 +331,23 @@ def ignores_variance(share: float) -> bool:
 def denominator_ignores_variance(ctx: RunContext) -> bool:
     """ignores_variance() of the primary rank's measured share (one place for checks and probes)."""
     return ignores_variance(ctx.probe(denominator_variance_share, ctx.primary_rank))
+
+
+EVAL_RUNNING = ([0.1, -0.2, 0.3], [1.0, 2.25, 0.64])
+
+
+def eval_eps(ctx: RunContext, placement: str) -> float:
+    """The eps an eval-mode forward of a module built with EXPLICIT_EPS adds to its running
+    variance, read with the training `placement`; NaN when eval does not normalize with the
+    running statistics set here (batch statistics in eval are another check's finding)."""
+    rank = ctx.primary_rank
+    means, variances = EVAL_RUNNING
+    prep = prepare(ctx, rank, gamma=[1.0], beta=[0.0], running=EVAL_RUNNING, eps=EXPLICIT_EPS)
+    x = ctx.input_with_stats(rank, [0.5, -1.0, 2.0], [1.0, 2.0, 0.5], salt=34)
+    fit = fit_per_channel(x, forward(ctx, prep.module, x, train=False), ctx.spec.channel_axis)
+    c = ctx.channels
+    if fit.residual > 1e-6 or float((fit.shift - per_channel(means, c)).abs().max()) > 1e-6:
+        return float("nan")
+    var = per_channel(variances, c)
+    implied = fit.scale - var.sqrt() if placement == "outside-sqrt" else fit.scale.pow(2) - var
+    return float(implied.mean()) if float(implied.max() - implied.min()) <= 1e-3 else float("nan")

@@ -153,6 +153,43 @@ class KerasMomentumBatchNorm(_TorchLike):
         super().__init__(num_features, eps, momentum)
 
 
+class HalfPortedMomentumBatchNorm(_TorchLike):
+    """A half-finished Keras port: momentum=None, its default, stands for PyTorch's 0.1, but a
+    momentum passed explicitly is read the Keras way, as the weight of the OLD value. The
+    momentum=None behaviour (0.1 at every step, no cumulative average) is its own code path:
+    flipping the explicit formula would not change it, so it is not filed under the inversion."""
+
+    EXPECTED = {"momentum-inverted", "momentum-none"}
+    FALSE = STRUCTURE | {"running-var-estimator", "momentum-ignored", "momentum-default", "reduction-axes"}
+
+    def __init__(self, num_features, eps=1e-5, momentum=None):
+        super().__init__(num_features, eps, momentum)
+
+    def update(self, mean, var, unbiased):
+        self.num_batches_tracked.add_(1)
+        old = 0.9 if self.momentum is None else self.momentum
+        with torch.no_grad():
+            self.running_mean.mul_(old).add_((1 - old) * mean)
+            self.running_var.mul_(old).add_((1 - old) * unbiased)
+
+
+class EvalWithoutEpsBatchNorm(_TorchLike):
+    """Homework style: the eval branch is written out separately and divides by
+    sqrt(running_var), eps forgotten; training is right. Outputs differ only where a running
+    variance is comparable to eps, so only eval-mode measurements with the eps requested show it."""
+
+    EXPECTED = {"eps-ignored"}
+    FALSE = SEMANTIC | {"eps-placement", "eps-default", "eval-uses-batch-stats", "momentum-inverted",
+                        "running-var-estimator", "unstable-variance", "norm-variance-estimator"}
+
+    def forward(self, x):
+        if self.training:
+            return super().forward(x)
+        xf, shape = working(x), per_channel(x)
+        y = (xf - self.running_mean.view(shape)) / self.running_var.view(shape).sqrt()
+        return (y * self.weight.view(shape) + self.bias.view(shape)).to(x.dtype)
+
+
 class StaleStatsBatchNorm(_TorchLike):
     """Never updates its statistics and always normalizes with them (0 and 1): the counter
     moves, nothing else does. Eps and variance-algorithm claims would be misreadings."""
