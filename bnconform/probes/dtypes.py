@@ -129,7 +129,11 @@ def run_case(ctx: RunContext, case: Case) -> Outcome:
     except UserCodeError as error:
         from bnconform.probes.devices import raises_natively
 
-        if "forward" in error.what and raises_natively(ctx, train=not error.what.startswith("eval")):
+        train = not error.what.startswith("eval")
+        # One guarded call: a forward that hangs is stopped after its timeout (and one that hung
+        # before fails fast), not after the supervisor's idle limit for bnconform's own code.
+        label = f"{'train' if train else 'eval'}-mode forward"
+        if "forward" in error.what and isolated(ctx, label, lambda: raises_natively(ctx, train=train)):
             raise  # the forward raises in the probes' own dtype too: forward-failed, not a dtype problem
         outcome.errors.append(f"{case.label}: {error}")
     return outcome

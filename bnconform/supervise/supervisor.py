@@ -118,6 +118,7 @@ class Supervision:
         check: str | None = None
         call: str | None = None
         last: str | None = None
+        enclosing: list[tuple[str, float]] = []  # (call, budget) of calls a nested call interrupted
         deadline, budget = time.monotonic() + STARTUP_S, STARTUP_S
         while True:
             limit = deadline if self.max_time_s is None else min(deadline, self.started + self.max_time_s)
@@ -134,9 +135,16 @@ class Supervision:
             elif kind == "event":
                 event, data = message.get("event"), message.get("data") or {}
                 if event == "call":
+                    if call is not None:  # a probe measured inside a guarded block: a call inside a call
+                        enclosing.append((call, budget))
                     call = last = str(data.get("what"))
                     budget = self.timeout_s * (1.0 if call in seen else FIRST_CALL_FACTOR)
                     seen.add(call)
+                    deadline = time.monotonic() + budget
+                elif event == "call-done" and enclosing:
+                    # The enclosing call's user code goes on: its budget again, never the idle limit
+                    # for bnconform's own code (a hang there would wait minutes).
+                    call, budget = enclosing.pop()
                     deadline = time.monotonic() + budget
                 elif event == "call-done":
                     call, deadline = None, time.monotonic() + IDLE_S
