@@ -17,11 +17,7 @@ from bnconform.findings import Severity
 from bnconform.probes import gradcheck as gradcheck_probes
 from bnconform.registry import CheckSpec, passed
 from tests._contexts import context, measured
-
-
-def fresh(s: str) -> str:
-    """An equal string that is not the interned literal (as text read from argv or JSON is)."""
-    return "".join(list(s))
+from tests._strings import fresh
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA every requested device is covered anyway")
@@ -81,3 +77,12 @@ def test_an_unbiased_estimator_named_in_a_spec_file_is_applied() -> None:
 
     biased = torch.tensor([1.0, 2.0])
     assert torch.equal(variance_used(biased, fresh("unbiased"), 5), biased * 5 / 4)
+
+
+def test_a_frozen_behaviour_read_from_a_spec_file_is_replayed_with_its_running_statistics() -> None:
+    from bnconform.probes.impact import Deviation, replay
+
+    ctx = context(nn.BatchNorm2d)
+    literal = replay(ctx, Deviation(ctx.behaviour().but(train_uses="running"), "train"))
+    read = replay(ctx, Deviation(ctx.behaviour().but(train_uses=fresh("running")), "train"))
+    assert read == pytest.approx(literal) and literal > 0.1

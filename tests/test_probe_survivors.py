@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 from torch import nn
 
@@ -178,3 +179,46 @@ def test_the_input_check_runs_without_grad_where_inference_fast_paths_write_in_p
 
     writes = inputs.modified_inputs(context(InPlaceWithoutGrad))
     assert [call for call, _ in writes.calls] == ["train-mode forward (input check)", "eval-mode forward (input check)"]
+
+
+class HalfRenamedBatchNorm(nn.Module):
+    """running_mean under its usual name, the running variance as `var_avg`: torch's arithmetic."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("var_avg", torch.ones(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.batch_norm(x, self.running_mean, self.var_avg, self.weight, self.bias, self.training,
+                                        self.momentum, self.eps)
+
+
+class MeanRenamedBatchNorm(nn.Module):
+    """The running mean as `mean_avg`, running_var under its usual name: torch's arithmetic."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("mean_avg", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.batch_norm(x, self.mean_avg, self.running_var, self.weight, self.bias, self.training,
+                                        self.momentum, self.eps)
+
+
+@pytest.mark.parametrize(("cls", "names"), [
+    (HalfRenamedBatchNorm, {"running_mean": ("running_mean", "name"), "running_var": ("var_avg", "behaviour")}),
+    (MeanRenamedBatchNorm, {"running_mean": ("mean_avg", "behaviour"), "running_var": ("running_var", "name")}),
+])
+def test_a_statistic_found_by_name_does_not_end_the_search_for_the_other_by_behaviour(cls: type, names: dict) -> None:
+    from bnconform.probes.basics import found_tensors
+
+    found = found_tensors(context(cls))
+    assert {role: (found.slots[role].name, found.slots[role].found_by) for role in names} == names

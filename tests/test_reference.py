@@ -30,6 +30,7 @@ from bnconform.reference import (
     update_running,
 )
 from bnconform.spec import Spec, load_spec
+from tests._strings import fresh
 
 C = 3
 SHAPES = {2: (6, C), 3: (4, C, 5), 4: (3, C, 4, 2), 5: (2, C, 3, 2, 2)}
@@ -38,10 +39,6 @@ RANKS = sorted(SHAPES)
 FIRST = {2: (0,), 3: (0, 2), 4: (0, 2, 3), 5: (0, 2, 3, 4)}
 LAST = {2: (0,), 3: (0, 1), 4: (0, 1, 2), 5: (0, 1, 2, 3)}
 
-
-def fresh(s: str) -> str:
-    """An equal string that is not the interned literal (as a spec file's parsed values are)."""
-    return "".join(list(s))
 
 
 def sample(rank: int, axis: int = 1, seed: int = 0) -> torch.Tensor:

@@ -10,15 +10,12 @@ import pytest
 
 from bnconform.findings import CheckResult, Finding, Severity, Status
 from bnconform.verdict import finite, summary, unique_findings
+from tests._strings import fresh
 
 SEVERITIES = ("error", "warning", "info")
 ZERO = {"error": 0, "warning": 0, "info": 0, "waived": 0,
         "passed": 0, "failed": 0, "skipped": 0, "blocked": 0, "errored": 0}
 
-
-def fresh(s: str) -> str:
-    """An equal string that is not the interned literal (as text read from JSON is)."""
-    return "".join(list(s))
 
 
 def finding(code: str = "bad-output", severity: str = "error", waived: bool = False, message: str = "wrong",
