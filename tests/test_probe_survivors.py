@@ -181,36 +181,30 @@ def test_the_input_check_runs_without_grad_where_inference_fast_paths_write_in_p
     assert [call for call, _ in writes.calls] == ["train-mode forward (input check)", "eval-mode forward (input check)"]
 
 
-class HalfRenamedBatchNorm(nn.Module):
-    """running_mean under its usual name, the running variance as `var_avg`: torch's arithmetic."""
+class RenamedStatsBatchNorm(nn.Module):
+    """torch's arithmetic with the running statistics under the names MEAN and VAR."""
+
+    MEAN, VAR = "running_mean", "running_var"
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
         self.eps, self.momentum = eps, momentum
         self.weight = nn.Parameter(torch.ones(num_features))
         self.bias = nn.Parameter(torch.zeros(num_features))
-        self.register_buffer("running_mean", torch.zeros(num_features))
-        self.register_buffer("var_avg", torch.ones(num_features))
+        self.register_buffer(self.MEAN, torch.zeros(num_features))
+        self.register_buffer(self.VAR, torch.ones(num_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.batch_norm(x, self.running_mean, self.var_avg, self.weight, self.bias, self.training,
-                                        self.momentum, self.eps)
+        return nn.functional.batch_norm(x, getattr(self, self.MEAN), getattr(self, self.VAR), self.weight, self.bias,
+                                        self.training, self.momentum, self.eps)
 
 
-class MeanRenamedBatchNorm(nn.Module):
-    """The running mean as `mean_avg`, running_var under its usual name: torch's arithmetic."""
+class HalfRenamedBatchNorm(RenamedStatsBatchNorm):
+    VAR = "var_avg"
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
-        super().__init__()
-        self.eps, self.momentum = eps, momentum
-        self.weight = nn.Parameter(torch.ones(num_features))
-        self.bias = nn.Parameter(torch.zeros(num_features))
-        self.register_buffer("mean_avg", torch.zeros(num_features))
-        self.register_buffer("running_var", torch.ones(num_features))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.batch_norm(x, self.mean_avg, self.running_var, self.weight, self.bias, self.training,
-                                        self.momentum, self.eps)
+class MeanRenamedBatchNorm(RenamedStatsBatchNorm):
+    MEAN = "mean_avg"
 
 
 @pytest.mark.parametrize(("cls", "names"), [
