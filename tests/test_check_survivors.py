@@ -16,6 +16,7 @@ from torch import nn
 
 from bnconform.checks import affine, basics, dtypes, gradients, inputs, layouts, modes, normalization, output, sequences
 from bnconform.checks import running as running_checks
+from bnconform.findings import Severity
 from bnconform.spec import load_spec
 from tests._contexts import context, measured
 
@@ -687,3 +688,20 @@ class PackedAffineBatchNorm(nn.BatchNorm2d):
 def test_affine_params_names_the_parameters_it_could_not_map(cls: type, message: str, observed: str) -> None:
     verdict = affine.affine_params(context(cls))
     assert (verdict.status, verdict.message, verdict.observed) == ("failed", message, observed)
+
+
+@pytest.mark.parametrize(("output_finite", "running_finite", "observed", "prints_statistics"), [
+    (False, True, "returned NaN/inf", False),
+    (True, False, "wrote NaN/inf into the running statistics", True),
+    (False, False, "returned NaN/inf and wrote NaN/inf into the running statistics", True),
+])
+def test_batch_size_one_says_which_went_non_finite_and_shows_it(output_finite: bool, running_finite: bool,
+                                                                observed: str, prints_statistics: bool) -> None:
+    from bnconform.probes import modes as mode_probes
+
+    ctx = context(nn.BatchNorm2d)
+    measured(ctx, mode_probes.batch_of_one,
+             value=mode_probes.BatchOfOne("", output_finite, running_finite, (1, 5, 1, 1)))
+    verdict = basics.batch_size_one(ctx)
+    assert (verdict.status, verdict.observed, verdict.severity) == ("failed", observed, Severity.ERROR)
+    assert ("print(bn.running_mean, bn.running_var)" in verdict.repro) is prints_statistics

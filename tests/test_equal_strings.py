@@ -86,3 +86,25 @@ def test_a_frozen_behaviour_read_from_a_spec_file_is_replayed_with_its_running_s
     literal = replay(ctx, Deviation(ctx.behaviour().but(train_uses="running"), "train"))
     read = replay(ctx, Deviation(ctx.behaviour().but(train_uses=fresh("running")), "train"))
     assert read == pytest.approx(literal) and literal > 0.1
+
+
+def test_the_output_repro_normalizes_with_the_unbiased_variance_a_spec_file_names() -> None:
+    import dataclasses
+
+    from bnconform.spec import load_spec
+
+    spec = dataclasses.replace(load_spec("pytorch"), norm_variance=fresh("unbiased"))
+    ctx = context(nn.BatchNorm2d, spec)
+    case = output.Case((2, 5, 3, 4), [0.0] * 5, [1.0] * 5, [1.0] * 5, [0.0] * 5, salt=1)
+    assert "var = x.var(dim=(0, 2, 3), unbiased=True, keepdim=True)" in output.repro(ctx, case)
+
+
+def test_an_eval_output_under_a_spec_file_that_evaluates_with_batch_statistics_is_a_training_output() -> None:
+    from types import SimpleNamespace
+
+    from bnconform.checks.sequences import TRAIN_OUTPUT, possible_causes
+    from bnconform.sequences import EVAL_FORWARD, TO_EVAL, Divergence
+
+    ctx = SimpleNamespace(spec=SimpleNamespace(eval_uses=fresh("batch")))
+    found = possible_causes(ctx, Divergence(what="output", during=EVAL_FORWARD, calls=[TO_EVAL, EVAL_FORWARD]))
+    assert found is not None and found[:len(TRAIN_OUTPUT)] == list(TRAIN_OUTPUT)
