@@ -28,12 +28,20 @@ def dtype_repro(ctx: RunContext, std: float = 300.0) -> str:
         f"x = torch.randn(4, *x.shape[1:]) * {std:g} + 50  # float16's largest value is 65504",
         "bn.train(); y = bn(x.half())",
         "print(y.dtype, torch.isfinite(y).all())  # torch.nn.BatchNorm: torch.float16 True",
-        "print(torch.nn.functional.batch_norm(x.double(), None, None, training=True).sub(y.double()).abs().max())",
+        f"print({reference_output(ctx)}.sub(y.double()).abs().max())  # against the spec's output in float64",
     ]
     if ctx.spec.track_running_stats:  # a running variance that overflows shows here, not in y
         running_var = attr(ctx, "running_var", "running_var")
         lines.append(f"print(torch.isfinite({running_var}).all())  # torch.nn.BatchNorm: True")
     return snippet(ctx, lines)
+
+
+def reference_output(ctx: RunContext) -> str:
+    """The spec's training output of x in float64, channel axis and eps included."""
+    if ctx.spec.channel_axis == -1:
+        return (f"torch.nn.functional.batch_norm(x.double().movedim(-1, 1), None, None, training=True,"
+                f" eps={ctx.spec.eps!r}).movedim(1, -1)")
+    return f"torch.nn.functional.batch_norm(x.double(), None, None, training=True, eps={ctx.spec.eps!r})"
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,8 @@ def listed(scales: tuple[str, ...]) -> str:
     why="Mixed-precision training runs BatchNorm in float16/bfloat16: statistics computed in half overflow"
     " (x^2 > 65504) or lose precision, and buffers that change dtype lose the running averages' precision.",
     hint="Accumulate mean and variance in float32 for half inputs (xf = x.float()), cast the output back"
-    " to x.dtype, and keep running statistics in the module's dtype.",
+    " to x.dtype, and keep running statistics in the module's dtype: blend them in float32 and cast only"
+    " the result (a batch variance cast to float16 before the blend overflows above 65504).",
     requires=("forward-failed",),
 )
 def dtype_support(ctx: RunContext) -> Verdict:
