@@ -652,6 +652,8 @@ def test_a_scale_report_names_the_scales_passed_before_the_first_failure(
     ("", (0.2, 0.2, 0.2), {"accounted_for": True}),                      # None's own path: a root of its own
     ("", (0.1, 0.1005, 0.1), {"possible_causes": ["momentum-ignored"]}),  # within the momentum tolerance
     ("", (0.1, 0.102, 0.1), {"accounted_for": True}),
+    ("", (0.0, 0.0, 0.0), {"accounted_for": True}),                      # never moves: not a counter at 1
+    ("RuntimeError: division by zero in the update", (), {"possible_causes": ["num-batches-tracked"]}),
     ("", (), {}),
 ])
 def test_momentum_none_names_only_the_causes_its_weights_allow(error: str, weights: tuple[float, ...],
@@ -705,3 +707,47 @@ def test_batch_size_one_says_which_went_non_finite_and_shows_it(output_finite: b
     verdict = basics.batch_size_one(ctx)
     assert (verdict.status, verdict.observed, verdict.severity) == ("failed", observed, Severity.ERROR)
     assert ("print(bn.running_mean, bn.running_var)" in verdict.repro) is prints_statistics
+
+
+def test_buffers_requiring_grad_are_shown_from_the_first_one_named() -> None:
+    verdict = running_checks.requiring_grad(context(nn.BatchNorm2d), ["running_mean", "running_var"])
+    assert verdict.message.startswith("running_mean, running_var require grad")
+    assert "print(bn.running_mean.requires_grad)  # should be False" in verdict.repro
+
+
+@pytest.mark.parametrize(("observed", "expected", "noted"), [
+    (0.9, 0.1, True),    # a Keras momentum in PyTorch's formula
+    (0.9, 0.7, False),   # a spec whose own default gives the new batch most of the weight
+    (0.3, 0.1, False),
+])
+def test_the_old_weight_note_needs_the_spec_to_give_the_old_statistics_most_of_the_weight(
+        observed: float, expected: float, noted: bool) -> None:
+    from bnconform.checks.momentum import old_weight_note
+
+    assert bool(old_weight_note(observed, expected)) is noted
+
+
+@pytest.mark.parametrize(("placement", "used", "message", "comment"), [
+    ("inside-sqrt", 0.1, "the module adds 0.1 to the running variance in eval mode", "# 1.225 where eval adds eps=0.5"),
+    ("outside-sqrt", 0.1, "the module adds 0.1 to the running variance in eval mode", "# 1.5 where eval adds eps=0.5"),
+    ("inside-sqrt", 3e-17, "the module adds 0 to the running variance in eval mode", "# 1.225 where eval adds eps=0.5"),
+])
+def test_an_eval_mode_eps_other_than_the_one_given_is_eps_ignored(placement: str, used: float, message: str,
+                                                                    comment: str) -> None:
+    from bnconform.probes import statistics as statistics_probes
+
+    ctx = context(nn.BatchNorm2d)
+    measured(ctx, statistics_probes.eval_eps, placement, value=used)
+    obs = statistics_probes.EpsObservation(placement, 0.5, 1e-5, 0.5, placement)
+    verdict = normalization.eval_eps_verdict(ctx, obs)
+    assert verdict.status == "failed" and message in verdict.message
+    assert verdict.repro.endswith(comment)
+
+
+def test_an_eval_mode_eps_within_0_02_of_the_one_given_passes() -> None:
+    from bnconform.probes import statistics as statistics_probes
+
+    ctx = context(nn.BatchNorm2d)
+    measured(ctx, statistics_probes.eval_eps, "inside-sqrt", value=0.49)
+    obs = statistics_probes.EpsObservation("inside-sqrt", 0.5, 1e-5, 0.5, "inside-sqrt")
+    assert normalization.eval_eps_verdict(ctx, obs).status == "passed"
