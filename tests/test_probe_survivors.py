@@ -216,3 +216,22 @@ def test_a_statistic_found_by_name_does_not_end_the_search_for_the_other_by_beha
 
     found = found_tensors(context(cls))
     assert {role: (found.slots[role].name, found.slots[role].found_by) for role in names} == names
+
+
+class FixedWidthTokenNorm(nn.Module):
+    """Its width comes from `d_model`, a name bnconform does not read as the channel count."""
+
+    def __init__(self, d_model: int = 5) -> None:
+        super().__init__()
+        self.inner = nn.BatchNorm1d(d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+
+
+def test_no_other_width_is_tried_where_no_argument_takes_the_channel_count() -> None:
+    from bnconform.probes.domain import channel_scan
+
+    ctx = context(FixedWidthTokenNorm)
+    assert ctx.domain.channels_honoured
+    assert channel_scan(ctx, ctx.domain.probe_rank, ctx.domain.batch) == {}
