@@ -751,3 +751,58 @@ def test_an_eval_mode_eps_within_0_02_of_the_one_given_passes() -> None:
     measured(ctx, statistics_probes.eval_eps, "inside-sqrt", value=0.49)
     obs = statistics_probes.EpsObservation("inside-sqrt", 0.5, 1e-5, 0.5, "inside-sqrt")
     assert normalization.eval_eps_verdict(ctx, obs).status == "passed"
+
+
+def test_an_eval_mode_eps_is_not_judged_under_a_spec_that_evaluates_with_batch_statistics() -> None:
+    from bnconform.probes import statistics as statistics_probes
+
+    ctx = context(nn.BatchNorm2d, dataclasses.replace(load_spec("pytorch"), eval_uses="batch"))
+    measured(ctx, statistics_probes.eval_eps, "inside-sqrt", value=0.1)  # would be eps-ignored if judged
+    obs = statistics_probes.EpsObservation("inside-sqrt", 0.5, 1e-5, 0.5, "inside-sqrt")
+    assert normalization.eval_eps_verdict(ctx, obs).status == "passed"
+
+
+def test_an_eval_mode_eps_is_judged_under_a_spec_built_in_python() -> None:
+    from bnconform.probes import statistics as statistics_probes
+
+    # Spec fields set from Python literals (the typed API), not read from a spec file
+    ctx = context(nn.BatchNorm2d, dataclasses.replace(load_spec("pytorch"), eval_uses="running"))
+    measured(ctx, statistics_probes.eval_eps, "inside-sqrt", value=0.1)
+    obs = statistics_probes.EpsObservation("inside-sqrt", 0.5, 1e-5, 0.5, "inside-sqrt")
+    assert normalization.eval_eps_verdict(ctx, obs).status == "failed"
+
+
+def test_a_float32_variance_off_by_exactly_five_percent_is_still_stable() -> None:
+    from bnconform.probes import statistics as statistics_probes
+
+    ctx = context(nn.BatchNorm2d)
+    estimator = normalization.primary_structure(ctx).estimator
+    measured(ctx, statistics_probes.stability, estimator, *normalization.own_eps(ctx),
+             value=statistics_probes.Stability(relative_error=0.05, mean_offset=3000.0))
+    assert normalization.unstable_variance(ctx).status == "passed"
+
+
+def test_a_denominator_that_ignores_the_variance_shows_the_first_five_channels() -> None:
+    from bnconform.probes import statistics as statistics_probes
+
+    ctx = context(nn.BatchNorm2d)
+    measured(ctx, statistics_probes.denominator_variance_share, ctx.primary_rank, value=0.0)
+    s = statistics_probes.Structure(ctx.primary_rank, (0, 2, 3), "other", "batch", 1.0, 60,
+                                    scale=(1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0))
+    verdict = normalization.variance_ignored(ctx, s)
+    assert verdict.observed.startswith("denominators [1, 2, 3, 4, 5] in channels")
+
+
+@pytest.mark.parametrize("spec_name", ["pytorch", "keras"])
+def test_the_dtype_repro_reference_is_the_spec_s_training_output_on_its_channel_axis(spec_name: str) -> None:
+    from types import SimpleNamespace
+
+    spec = load_spec(spec_name)
+    x = torch.randn(4, 3, 5, 6, generator=torch.Generator().manual_seed(0)).double()
+    channels_last = spec.channel_axis == -1
+    axes = (0, 1, 2) if channels_last else (0, 2, 3)
+    shape = (1, 1, 1, 6) if channels_last else (1, 3, 1, 1)
+    mean, var = x.mean(dim=axes).reshape(shape), x.var(dim=axes, unbiased=False).reshape(shape)
+    expression = dtypes.reference_output(SimpleNamespace(spec=spec))
+    reference = eval(expression, {"torch": torch, "x": x})  # noqa: S307 - bnconform's own repro text
+    torch.testing.assert_close(reference, (x - mean) / torch.sqrt(var + spec.eps))

@@ -108,3 +108,4 @@ def test_an_eval_output_under_a_spec_file_that_evaluates_with_batch_statistics_i
     ctx = SimpleNamespace(spec=SimpleNamespace(eval_uses=fresh("batch")))
     found = possible_causes(ctx, Divergence(what="output", during=EVAL_FORWARD, calls=[TO_EVAL, EVAL_FORWARD]))
     assert found is not None and found[:len(TRAIN_OUTPUT)] == list(TRAIN_OUTPUT)
+

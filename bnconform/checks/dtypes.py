@@ -22,7 +22,7 @@ def dtype_devices(ctx: RunContext) -> list[str]:
     return [d for d in devices.requested_devices(ctx) if d == "cpu" or torch.cuda.is_available()]
 
 
-def dtype_repro(ctx: RunContext, std: float = 300.0) -> str:
+def dtype_repro(ctx: RunContext, std: float) -> str:
     lines = [
         "bn = bn.half()",
         f"x = torch.randn(4, *x.shape[1:]) * {std:g} + 50  # float16's largest value is 65504",
