@@ -163,9 +163,15 @@ def test_a_case_that_raises_is_a_dtype_error_unless_the_forward_raises_natively_
     from bnconform.probes import devices
 
     asked: list[bool] = []
+    isolated_calls: list[str] = []
+    isolated = dtypes.isolated
 
     def raising(*args: object) -> None:
         raise UserCodeError(what, "boom")
+
+    def named(ctx: object, label: str, fn: object) -> object:
+        isolated_calls.append(label)  # the name a hang or crash of the native forward is reported under
+        return isolated(ctx, label, fn)
 
     def natively(ctx: object, train: bool) -> bool:
         asked.append(train)
@@ -173,6 +179,7 @@ def test_a_case_that_raises_is_a_dtype_error_unless_the_forward_raises_natively_
 
     monkeypatch.setattr(dtypes, "measure", raising)
     monkeypatch.setattr(devices, "raises_natively", natively)
+    monkeypatch.setattr(dtypes, "isolated", named)
     case = dtypes.Case("cpu", torch.float16, torch.float16)
     if recorded:
         assert dtypes.run_case(ctx, case).errors == [f"{case.label}: {what} raised: boom"]
@@ -180,6 +187,7 @@ def test_a_case_that_raises_is_a_dtype_error_unless_the_forward_raises_natively_
         with pytest.raises(UserCodeError):
             dtypes.run_case(ctx, case)
     assert asked == ([] if train is None else [train])
+    assert isolated_calls == ([] if train is None else [f"{what.split()[0]} forward"])
 
 
 def test_activations_up_to_std_100_are_ordinary_and_the_sweep_ascends() -> None:

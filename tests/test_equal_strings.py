@@ -109,3 +109,22 @@ def test_an_eval_output_under_a_spec_file_that_evaluates_with_batch_statistics_i
     found = possible_causes(ctx, Divergence(what="output", during=EVAL_FORWARD, calls=[TO_EVAL, EVAL_FORWARD]))
     assert found is not None and found[:len(TRAIN_OUTPUT)] == list(TRAIN_OUTPUT)
 
+
+def test_the_output_repro_adds_eps_outside_the_square_root_where_a_spec_file_says_so() -> None:
+    import dataclasses
+
+    from bnconform.spec import load_spec
+
+    spec = dataclasses.replace(load_spec("pytorch"), eps_placement=fresh("outside-sqrt"))
+    ctx = context(nn.BatchNorm2d, spec)
+    case = output.Case((2, 5, 3, 4), [0.0] * 5, [1.0] * 5, [1.0] * 5, [0.0] * 5, salt=1)
+    assert "expected = gamma * (x - mean) / (var.sqrt() + eps) + beta" in output.repro(ctx, case)
+
+
+def test_a_cuda_device_from_the_command_line_is_also_tried_with_dot_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bnconform.probes import devices
+
+    on_cpu = devices.sample  # the input stays on the CPU: the moves tried are the point, not their outcome
+    monkeypatch.setattr(devices, "sample", lambda ctx, device, dtype, **kw: on_cpu(ctx, "cpu", dtype, **kw))
+    transfer = devices.cuda_transfer(context(nn.BatchNorm2d), fresh("cuda"))
+    assert transfer.tried == [".to('cuda')", ".cuda()", "constructed with device='cuda'"]

@@ -17,6 +17,7 @@ from bnconform.probes import layouts as layout_probes
 from bnconform.probes import modes as mode_probes
 from bnconform.spec import load_spec
 from tests._contexts import context, measured, probe_failed
+from tests._strings import fresh
 
 
 class BatchNormEps1e2(nn.BatchNorm1d):
@@ -235,3 +236,46 @@ def test_no_other_width_is_tried_where_no_argument_takes_the_channel_count() -> 
     ctx = context(FixedWidthTokenNorm)
     assert ctx.domain.channels_honoured
     assert channel_scan(ctx, ctx.domain.probe_rank, ctx.domain.batch) == {}
+
+
+def seeded(spec: object = "pytorch", *, source: str, axes: tuple[int, ...] | None = None, share: float = 1.0):
+    """nn.BatchNorm2d's context as if its primary structure, variance share and eps were measured:
+    the eps a module adds seen as 1e-3, so reading it would add eps-default."""
+    ctx = context(nn.BatchNorm2d, spec)
+    rank = ctx.primary_rank
+    shape = statistics.Structure(rank, axes if axes is not None else ctx.spec.axes_for_rank(rank), "n/a", source,
+                                 1.0, 60)
+    for accepted in ctx.probe(basics.rank_support).accepted:
+        measured(ctx, statistics.structure, accepted, value=dataclasses.replace(shape, rank=accepted))
+    measured(ctx, statistics.denominator_variance_share, rank, value=share)
+    measured(ctx, statistics.eps_behaviour, ctx.spec.norm_variance,
+             value=statistics.EpsObservation("inside-sqrt", 0.5, 1e-3, 0.5, "inside-sqrt"))
+    return ctx
+
+
+@pytest.mark.parametrize("axes", [(0, 1, 2, 3), (1, 2, 3)], ids=["global", "per-sample"])
+def test_the_eps_of_a_module_reducing_over_other_axes_is_not_read(axes: tuple[int, ...]) -> None:
+    """The eps probe assumes the spec's axes: with statistics over other axes, the only deviation
+    the explained behaviour takes in is the axes (what reduction-axes reports)."""
+    behaviour, codes = explained.explained_behaviour(seeded(source="batch", axes=axes))
+    assert codes == ("reduction-axes",) and behaviour.eps == load_spec("pytorch").eps
+
+
+def test_a_denominator_that_ignores_the_variance_explains_an_output_mismatch() -> None:
+    spec = dataclasses.replace(load_spec("pytorch"), train_uses=fresh("batch"))  # as read from a spec file
+    assert explained.unmodelled_deviations(seeded(spec, source="batch", share=0.0)) == ("norm-variance-estimator",)
+
+
+@pytest.mark.parametrize(("source", "axes"), [("running", None), ("other", None), ("batch", (1, 2, 3))],
+                         ids=["running-statistics", "other-statistics", "per-sample"])
+def test_only_per_channel_batch_normalization_is_read_as_ignoring_the_variance(
+        source: str, axes: tuple[int, ...] | None) -> None:
+    """A module that normalizes with other statistics has a denominator that does not follow the
+    batch's variance too: that is train-uses-running-stats' or reduction-axes' finding, not this one."""
+    assert explained.unmodelled_deviations(seeded(source=source, axes=axes, share=0.0)) == ()
+
+
+def test_a_structure_probe_that_cannot_run_leaves_no_unmodelled_deviation() -> None:
+    ctx = context(nn.BatchNorm2d)
+    probe_failed(ctx, statistics.structure, ctx.primary_rank, error=UserCodeError("a forward", "boom"))
+    assert explained.unmodelled_deviations(ctx) == ()
