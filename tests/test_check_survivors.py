@@ -339,6 +339,20 @@ def test_wrong_values_at_the_base_scale_are_reported_even_where_torch_fails_too(
             assert verdict.message == "Wrong values in low precision at ordinary activation scales: wrong values"
 
 
+def test_a_low_precision_forward_that_raises_is_not_called_wrong_values() -> None:
+    from bnconform.probes import dtypes as dtype_probes
+
+    ctx = context(nn.BatchNorm1d)
+    raised = dtype_probes.Outcome(dtype_probes.Case("cpu", torch.float16, torch.float16),
+                                  errors=["cpu float16 module: train-mode forward raised: boom"], raised=True)
+    wrong = dtype_probes.Outcome(dtype_probes.Case("cpu", torch.bfloat16, torch.bfloat16), errors=["wrong values"])
+    measured(ctx, dtype_probes.dtype_support, "cpu", value=[raised, wrong])
+    assert dtypes.dtype_support(ctx).message == ("Low precision raises at ordinary activation scales: cpu float16"
+                                                 " module: train-mode forward raised: boom (and 1 more)")
+    measured(ctx, dtype_probes.dtype_support, "cpu", value=[wrong, raised])
+    assert dtypes.dtype_support(ctx).message.startswith("Wrong values in low precision at ordinary activation scales:")
+
+
 class NoSingletonWidthAndOffChannel(NoSingletonWidth):
     """Two distinct defects the output search meets: a raise on width 1, an offset in channel 0."""
 

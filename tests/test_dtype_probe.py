@@ -182,7 +182,8 @@ def test_a_case_that_raises_is_a_dtype_error_unless_the_forward_raises_natively_
     monkeypatch.setattr(dtypes, "isolated", named)
     case = dtypes.Case("cpu", torch.float16, torch.float16)
     if recorded:
-        assert dtypes.run_case(ctx, case).errors == [f"{case.label}: {what} raised: boom"]
+        outcome = dtypes.run_case(ctx, case)
+        assert outcome.errors == [f"{case.label}: {what} raised: boom"] and outcome.raised
     else:
         with pytest.raises(UserCodeError):
             dtypes.run_case(ctx, case)

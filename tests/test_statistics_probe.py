@@ -401,3 +401,21 @@ def test_under_a_spec_normalizing_with_running_statistics_the_share_is_not_measu
     ctx = context(nn.BatchNorm2d, "frozen")
     share = statistics.denominator_variance_share(ctx, ctx.primary_rank)
     assert math.isnan(share) and not statistics.ignores_variance(share)
+
+
+def test_an_eps_that_could_not_be_measured_falls_back_to_the_spec_s_in_the_stability_probe() -> None:
+    assert statistics.stability(context(nn.BatchNorm2d), "biased", float("nan")).relative_error < 1e-3
+
+
+class EvalForgetsTheMean(nn.BatchNorm2d):
+    """Eval divides by the running std but does not subtract the running mean."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return super().forward(x)
+        return x / torch.sqrt(self.running_var.view(1, -1, 1, 1) + self.eps)
+
+
+def test_no_eps_is_read_from_an_eval_that_does_not_subtract_the_running_mean() -> None:
+    assert statistics.eval_eps(context(nn.BatchNorm2d), "inside-sqrt") == pytest.approx(statistics.EXPLICIT_EPS)
+    assert math.isnan(statistics.eval_eps(context(EvalForgetsTheMean), "inside-sqrt"))

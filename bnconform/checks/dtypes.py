@@ -120,15 +120,15 @@ def dtype_support(ctx: RunContext) -> Verdict:
     reports = scale_reports(outcomes)
     scales = {r.pair: {"handles": r.handles, "torch_handles": r.torch_handles,
                        "breaks_at": r.breaks.case.scale.label if r.breaks else None} for r in reports}
-    ordinary = [e for o in outcomes if o.case.scale.ordinary and (o.torch_ok or o.case.scale is dtypes.BASE)
-                for e in o.errors]
+    at_ordinary = [o for o in outcomes if o.case.scale.ordinary and (o.torch_ok or o.case.scale is dtypes.BASE)]
+    ordinary = [e for o in at_ordinary for e in o.errors]
     beyond = [scale_sentence(r) for r in reports if r.breaks and not r.breaks.case.scale.ordinary]
     wrong_dtypes = [d for o in outcomes for d in o.dtypes]
     if not ordinary and not beyond and not wrong_dtypes:
         return passed(scales=scales, **measured)
     problems = ordinary + beyond + wrong_dtypes
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    first = ("Wrong values in low precision at ordinary activation scales: " if ordinary
+    first = (ordinary_headline(at_ordinary) if ordinary
              else "Large activations break low precision: " if beyond else "Outputs or buffers change dtype: ")
     breaking = next((r.breaks for r in reports if r.breaks), None)
     return failed(
@@ -142,6 +142,14 @@ def dtype_support(ctx: RunContext) -> Verdict:
                  **dtype_causes(ordinary, beyond, wrong_dtypes)},
         measurements={"scales": scales, **measured},
     )
+
+
+def ordinary_headline(at_ordinary: list[dtypes.Outcome]) -> str:
+    """What the first problem shown is: a call that raised compared no values."""
+    first = next(o for o in at_ordinary if o.errors)
+    if first.raised:
+        return "Low precision raises at ordinary activation scales: "
+    return "Wrong values in low precision at ordinary activation scales: "
 
 
 def dtype_causes(ordinary: list[str], beyond: list[str], wrong_dtypes: list[str]) -> dict[str, list[str]]:

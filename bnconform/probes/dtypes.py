@@ -98,6 +98,7 @@ class Outcome:
     dtypes: list[str] = field(default_factory=list)  # output or buffer in another dtype
     parity: Parity = field(default_factory=lambda: Parity({}, {}, {}))
     torch_ok: bool = True  # torch.nn.BatchNorm handles this case (judged the same way)
+    raised: bool = False  # errors is the one call that raised: no values were compared
 
 
 def cases(device: str) -> list[Case]:
@@ -136,6 +137,7 @@ def run_case(ctx: RunContext, case: Case) -> Outcome:
         if "forward" in error.what and isolated(ctx, label, lambda: raises_natively(ctx, train=train)):
             raise  # the forward raises in the probes' own dtype too: forward-failed, not a dtype problem
         outcome.errors.append(f"{case.label}: {error}")
+        outcome.raised = True
     return outcome
 
 
