@@ -419,3 +419,24 @@ class EvalForgetsTheMean(nn.BatchNorm2d):
 def test_no_eps_is_read_from_an_eval_that_does_not_subtract_the_running_mean() -> None:
     assert statistics.eval_eps(context(nn.BatchNorm2d), "inside-sqrt") == pytest.approx(statistics.EXPLICIT_EPS)
     assert math.isnan(statistics.eval_eps(context(EvalForgetsTheMean), "inside-sqrt"))
+
+
+class EvalWithNoise(nn.BatchNorm2d):
+    """Eval normalizes with the running statistics and no eps, plus noise uncorrelated with x in
+    each channel: the least-squares shift and scale are exact, only the residual shows the noise."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return super().forward(x)
+        y = (x - self.running_mean.view(1, -1, 1, 1)) / torch.sqrt(self.running_var.view(1, -1, 1, 1))
+        flat = x.transpose(0, 1).reshape(x.shape[1], -1).double()
+        noise = torch.ones_like(flat)
+        noise[:, ::2] = -1.0
+        for basis in (torch.ones_like(flat), flat - flat.mean(dim=1, keepdim=True)):
+            noise -= basis * (noise * basis).sum(dim=1, keepdim=True) / (basis * basis).sum(dim=1, keepdim=True)
+        noise = noise.to(x.dtype).reshape(x.shape[1], x.shape[0], *x.shape[2:]).transpose(0, 1)
+        return y + 0.1 * noise
+
+
+def test_no_eps_is_read_from_an_eval_output_that_is_not_affine_in_the_input() -> None:
+    assert math.isnan(statistics.eval_eps(context(EvalWithNoise), "inside-sqrt"))
