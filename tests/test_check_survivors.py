@@ -820,3 +820,33 @@ def test_the_dtype_repro_reference_is_the_spec_s_training_output_on_its_channel_
     expression = dtypes.reference_output(SimpleNamespace(spec=spec))
     reference = eval(expression, {"torch": torch, "x": x})  # noqa: S307 - bnconform's own repro text
     torch.testing.assert_close(reference, (x - mean) / torch.sqrt(var + spec.eps))
+
+
+def momentum_seen(default: float, explicit: float | None) -> Any:
+    from bnconform.probes import running as running_probes
+
+    def update(weight: float) -> Any:
+        return running_probes.Update(weight, 0.0, 1.0, 60, var_weight=weight, var_tracks="unbiased")
+
+    return running_probes.MomentumObservation(update(default), None if explicit is None else update(explicit),
+                                              0.1, running_probes.EXPLICIT_MOMENTUM)
+
+
+@pytest.mark.parametrize(("default", "explicit", "status"), [
+    (0.1, 1 - 0.3, "passed"),  # the formula flips every value: the default value is the spec's
+    (0.9, 0.3, "skipped"),  # a Keras-style default value in the spec's formula
+    (0.9, None, "skipped"),  # no momentum argument: the default value cannot be told from the formula
+    (0.1, 0.3, "passed"),
+])
+def test_a_default_weight_of_one_minus_the_spec_s_passes_only_when_the_formula_flips_it(
+        default: float, explicit: float | None, status: str) -> None:
+    from bnconform.checks import momentum as momentum_checks
+    from bnconform.probes import running as running_probes
+
+    assert running_probes.EXPLICIT_MOMENTUM == 0.3
+    ctx = context(nn.BatchNorm2d)
+    measured(ctx, running_probes.momentum, value=momentum_seen(default, explicit))
+    verdict = momentum_checks.momentum_default(ctx)
+    assert verdict.status == status
+    if status == "skipped":
+        assert verdict.reason.startswith("the default gives the new batch weight 0.9, 1 - the spec's 0.1")

@@ -147,8 +147,13 @@ def momentum_default(ctx: RunContext) -> Verdict:
             return passed(default=0.0)  # frozen statistics: not moving is the spec's weight 0
         return skipped(f"cannot be measured: {reason}")
     observed, expected = obs.default.new_weight, obs.expected_default
-    if close(observed, expected) or close(observed, 1 - expected):
+    if close(observed, expected):
         return passed(default=observed)
+    if close(observed, 1 - expected):
+        if formula_inverted(obs):
+            return passed(default=observed)  # the spec's value, flipped by the formula: momentum-inverted's
+        return skipped(f"the default gives the new batch weight {fmt(observed)}, 1 - the spec's {fmt(expected)}:"
+                       " the default value is inverted (see momentum-inverted)")
     return failed(
         f"Default construction gives the new batch weight {fmt(observed)}; the spec's default gives {fmt(expected)}"
         + old_weight_note(observed, expected),
@@ -157,6 +162,12 @@ def momentum_default(ctx: RunContext) -> Verdict:
         observed=f"new-batch weight {fmt(observed)}",
         repro=momentum_repro(ctx),
     )
+
+
+def formula_inverted(obs: running.MomentumObservation) -> bool:
+    """An explicit momentum acts as 1 - it: the formula flips every value, the default included."""
+    return obs.explicit is not None and not unmeasurable(obs.explicit) and bool(
+        inverted_statistics(obs.explicit, obs.expected_explicit))
 
 
 def old_weight_note(observed: float, expected: float) -> str:
