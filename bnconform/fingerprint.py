@@ -63,6 +63,7 @@ def expected_values(spec: Spec) -> dict[str, str]:
         "norm-variance-estimator": spec.norm_variance,
         "eps-placement": spec.eps_placement,
         "eps-default": f"{spec.eps:g}",
+        "eps-ignored": "in training and eval" if spec.eval_uses == "running" else "in training",
         "momentum-default": f"{spec.new_weight(spec.momentum_default):.4g}",
         "momentum-inverted": spec.momentum_convention,
         "running-var-estimator": spec.running_var_estimator,
@@ -85,6 +86,7 @@ LABELS = {
     "norm-variance-estimator": "variance used to normalize",
     "eps-placement": "eps placement",
     "eps-default": "default eps",
+    "eps-ignored": "constructor's eps used",
     "momentum-default": "new-batch weight, default construction",
     "momentum-inverted": "momentum convention (constructor value)",
     "running-var-estimator": "running variance estimator",
@@ -118,6 +120,7 @@ def observed_values(ctx: RunContext) -> dict[str, str]:
         if eps is not None and measurable:
             observed["eps-placement"] = eps.placement if eps.placement != "untested" else eps.default_placement
             observed["eps-default"] = f"{eps.default_value:.3g}"
+            observed.update(eps_use(ctx, eps))
     momentum = cached(ctx, running.momentum)
     if momentum is not None and not momentum_unmeasurable(momentum.default):
         observed.update(momentum_values(momentum))
@@ -145,6 +148,22 @@ def observed_values(ctx: RunContext) -> dict[str, str]:
             "error" if one.raised else ("allowed" if one.output_finite and one.running_finite else "NaN")
         )
     return observed
+
+
+def eps_use(ctx: RunContext, eps: statistics.EpsObservation) -> dict[str, str]:
+    """Where the constructor's eps is used, as eps-ignored judges it (nothing when untested)."""
+    if eps.placement == "ignored":
+        return {"eps-ignored": "no"}
+    if eps.placement not in ("inside-sqrt", "outside-sqrt"):
+        return {}
+    if ctx.spec.eval_uses != "running":
+        return {"eps-ignored": "in training"}
+    used = cached(ctx, statistics.eval_eps, eps.placement)
+    if used is None or math.isnan(used):
+        return {}
+    if statistics.eval_eps_matches(used, eps.requested):
+        return {"eps-ignored": "in training and eval"}
+    return {"eps-ignored": f"in training only (eval adds {used if abs(used) > 1e-12 else 0.0:.3g})"}
 
 
 def safely(reason: Any, ctx: RunContext) -> str:

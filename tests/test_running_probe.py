@@ -223,3 +223,11 @@ def test_a_running_variance_fits_a_quantity_only_within_a_tolerance_relative_to_
         weights = 0.1 + spread * torch.linspace(0, 1, 5, dtype=torch.float64)
         _, name = running.var_update(far_v + weights * (unbiased - far_v), far_v, var_b, n)
         assert name == fits, (spread, name)
+
+
+def test_the_first_step_that_moves_the_running_statistics_is_found_within_four_steps() -> None:
+    from tests.wild.stats import EveryOtherStepBatchNorm, StaleStatsBatchNorm
+
+    assert running.first_moving_step(context(nn.BatchNorm2d)) == 1
+    assert running.first_moving_step(context(EveryOtherStepBatchNorm)) == 2
+    assert running.first_moving_step(context(StaleStatsBatchNorm)) is None

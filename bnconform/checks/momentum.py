@@ -38,7 +38,7 @@ def unmeasurable(update: running.Update) -> str:
     if not update.readable:
         return "the running statistics are not one readable value per channel after a training step"
     if not update.moved:
-        return "the running statistics do not move in a training step (see running-stats-not-updated)"
+        return "the running statistics do not move in the first training step (see running-stats-not-updated)"
     if not update.per_channel:
         weights = [round(w, 4) for w in update.mean_weights[:5]]
         return f"running_mean is not a per-channel blend of its old value and the batch mean (weights {weights})"

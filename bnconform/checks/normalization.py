@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from bnconform.context import RunContext
+from bnconform.findings import Severity
 from bnconform.probes import basics, statistics
 from bnconform.registry import Verdict, check, failed, passed, skipped
 from bnconform.repro import attr, axes_expr, fmt, snippet
@@ -379,14 +380,16 @@ def eval_eps_verdict(ctx: RunContext, obs: statistics.EpsObservation) -> Verdict
     if obs.placement not in PLACEMENTS or ctx.spec.eval_uses != "running":
         return passed(explicit=obs.explicit_value)
     used = ctx.probe(statistics.eval_eps, obs.placement)
-    if math.isnan(used) or abs(used - obs.requested) < 0.02:
+    if statistics.eval_eps_matches(used, obs.requested):
         return passed(explicit=obs.explicit_value, eval=used)
     mean, var = attr(ctx, "running_mean", "running_mean"), attr(ctx, "running_var", "running_var")
     ratio = 1 + obs.requested if obs.placement == "outside-sqrt" else math.sqrt(1 + obs.requested)
     used = used if abs(used) > 1e-12 else 0.0  # float64 rounding of a variance of about 1
     return failed(
         f"Constructed with eps={obs.requested}, the module adds {fmt(used)} to the running variance in eval mode"
-        f" (training adds the {obs.requested} it was given)",
+        f" (training adds the {obs.requested} it was given)"
+        + (": a channel whose running variance reaches 0 divides by 0 in eval" if used <= 0 else ""),
+        severity=Severity.ERROR if used <= 0 else None,
         expected=f"eps {obs.requested} in eval mode too",
         observed=f"eps {fmt(used)} in eval mode",
         repro=snippet(ctx, [

@@ -189,9 +189,10 @@ def variance_repro(ctx: RunContext) -> str:
     area="running-stats",
     title="A training step updates the running statistics",
     severity="error",
-    why="Running statistics that never move leave eval mode normalizing with their initial values (0 and 1):"
-    " the trained model's predictions are wrong.",
-    hint="In training mode, blend the batch statistics into running_mean/running_var after computing them.",
+    why="Running statistics that never move leave eval mode normalizing with their initial values (0 and 1),"
+    " and ones that skip steps lag behind training: the trained model's predictions are wrong.",
+    hint="In training mode, blend the batch statistics into running_mean/running_var on every forward, after"
+    " computing them.",
     requires=RUNNING,
 )
 def running_stats_not_updated(ctx: RunContext) -> Verdict:
@@ -204,11 +205,31 @@ def running_stats_not_updated(ctx: RunContext) -> Verdict:
         return passed(new_weight=update.new_weight)
     if not update.readable or math.isnan(update.new_weight):
         return skipped("cannot be measured: the running statistics could not be read after a step")
+    if later := ctx.probe(running.first_moving_step):
+        return skips_steps(ctx, later)
     return failed(
         "The running mean did not move after a training step",
         expected="running statistics move toward the batch statistics",
         observed="unchanged",
         repro=momentum_repro(ctx),
+    )
+
+
+def skips_steps(ctx: RunContext, moved_on: int) -> Verdict:
+    mean, var = attr(ctx, "running_mean", "running_mean"), attr(ctx, "running_var", "running_var")
+    return failed(
+        f"The running statistics did not move on the first training step; they first moved on step {moved_on}"
+        " of the same batch",
+        expected="running statistics move toward the batch statistics on every training step",
+        observed=f"unchanged after step 1, moved on step {moved_on}",
+        repro=snippet(ctx, [
+            "bn.train()",
+            f"for step in range(1, {moved_on + 1}):",
+            f"    before = {mean}.detach().clone(), {var}.detach().clone()",
+            "    bn(x)",
+            f"    print('step', step, 'moved:', not torch.equal(before[0], {mean}.detach())"
+            f" or not torch.equal(before[1], {var}.detach()))",
+        ]),
     )
 
 
@@ -238,7 +259,7 @@ def running_var_estimator(ctx: RunContext) -> Verdict:
     if observed == expected:
         return passed(ratio=update.var_ratio, weight=update.var_weight)
     if observed == "unchanged":
-        return skipped("cannot be measured: running_var does not move in a training step")
+        return skipped("cannot be measured: running_var does not move in the first training step")
     spec_ratio = fmt(n / (n - 1) if expected == "unbiased" else 1.0)
     if observed == "std":
         message = "running_var is updated with the batch standard deviation, not the variance"

@@ -73,6 +73,27 @@ def one_update(ctx: RunContext, **roles: object) -> Update:
     return Update(w, spread, ratio, n, var_weight, tracks, tuple(weights.tolist()))
 
 
+LATER_STEPS = 4
+
+
+def first_moving_step(ctx: RunContext) -> int | None:
+    """The training step (1-based, up to LATER_STEPS) on which a default-built module's running
+    statistics first move from far values, the same batch each step; None when none of them does.
+    A module that updates on some steps only (every other one, after a warm-up) is not one that
+    never updates (PROBING.md: say what was observed)."""
+    rank = ctx.primary_rank
+    prep = prepare(ctx, rank, running=(FAR_MEANS, FAR_VARS))
+    x = ctx.input_with_stats(rank, BATCH_MEANS, BATCH_STDS, salt=50)
+    far = {"running_mean": per_channel(FAR_MEANS, ctx.channels), "running_var": per_channel(FAR_VARS, ctx.channels)}
+    for step in range(1, LATER_STEPS + 1):
+        forward(ctx, prep.module, x)
+        for role, start in far.items():
+            now = read(prep.discovery, prep.module, role)
+            if now is not None and now.numel() == start.numel() and bool(((now - start).abs() > MOVED).any()):
+                return step
+    return None
+
+
 def var_update(r_var: torch.Tensor, far_v: torch.Tensor, var_b: torch.Tensor, n: int) -> tuple[float, str]:
     """The weight and the batch quantity that explain running_var's move in every channel.
 

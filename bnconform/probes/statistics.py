@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import torch
@@ -331,6 +332,11 @@ def ignores_variance(share: float) -> bool:
 def denominator_ignores_variance(ctx: RunContext) -> bool:
     """ignores_variance() of the primary rank's measured share (one place for checks and probes)."""
     return ignores_variance(ctx.probe(denominator_variance_share, ctx.primary_rank))
+
+
+def eval_eps_matches(used: float, requested: float) -> bool:
+    """The eps eval adds is the one training was given (NaN: eval not read, nothing to compare)."""
+    return math.isnan(used) or abs(used - requested) < 0.02
 
 
 EVAL_RUNNING = ([0.1, -0.2, 0.3], [1.0, 2.25, 0.64])

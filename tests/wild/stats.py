@@ -203,6 +203,23 @@ class StaleStatsBatchNorm(_TorchLike):
         return self.eval_stats(xf)
 
 
+class EveryOtherStepBatchNorm(_TorchLike):
+    """Updates its running statistics on every other step only (a gradient-accumulation guard
+    tested on the wrong counter): the first step leaves them, the second moves them. "Never
+    moves", and a momentum read from the first step, would be false."""
+
+    EXPECTED = {"running-stats-not-updated"}
+    FALSE = SEMANTIC | {"momentum-inverted", "momentum-default", "momentum-ignored", "running-var-estimator",
+                         "train-uses-running-stats", "norm-variance-estimator"}
+
+    @torch.no_grad()
+    def update(self, mean, var, unbiased):
+        if int(self.num_batches_tracked) % 2 == 1:
+            super().update(mean, var, unbiased)
+        else:
+            self.num_batches_tracked.add_(1)
+
+
 class EvalBatchStatsBatchNorm(_TorchLike):
     """Eval normalizes with the current batch's statistics (the `training` flag is only used
     to decide whether to update)."""
