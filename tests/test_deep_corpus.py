@@ -130,3 +130,21 @@ def test_the_state_dict_repro_shows_the_lost_affine_tensors() -> None:
     with contextlib.redirect_stdout(printed):
         exec(compile(finding["repro"], "<repro>", "exec"), {})  # noqa: S102 - our own snippet
     assert printed.getvalue() == "same eval output: False\n"
+
+
+@pytest.mark.parametrize("target", ["tests.corpus.grad_mismatch:BatchNorm", "tests.corpus.norm_variance_estimator:BatchNorm"])
+def test_the_gradient_repro_prints_the_input_gradient_error(target: str) -> None:
+    """The error is large for the class and about 0 with torch's BatchNorm2d in its place."""
+    from bnconform.api import run_check
+
+    repro = next(f for f in run_check(target)["findings"] if f["code"] == "grad-mismatch")["repro"]
+    module, name = target.split(":")
+    torch_in_place = repro.replace(f"from {module} import {name}", f"from torch.nn import BatchNorm2d as {name}")
+    assert torch_in_place != repro
+    errors = []
+    for snippet in (repro, torch_in_place):
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(snippet, "<repro>", "exec"), {})  # noqa: S102 - our own snippet
+        errors.append(float(printed.getvalue().rsplit(":", 1)[1]))
+    assert errors[0] > 1e-4 and errors[1] < 1e-9

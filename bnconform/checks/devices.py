@@ -34,8 +34,9 @@ def transfer_repro(ctx: RunContext, cuda: bool) -> str:
     why="A tensor that stays behind on .to(device/dtype), or one created inside forward with a fixed device"
     " or dtype, makes the model crash on the GPU ('Expected all tensors to be on the same device') or"
     " silently compute and return another dtype in mixed precision.",
-    hint="Keep every tensor state in nn.Parameter or register_buffer (never a plain attribute), and create"
-    " tensors inside forward with device=x.device, dtype=x.dtype (or torch.ones_like / new_ones).",
+    hint="Keep every tensor state in nn.Parameter or register_buffer (never a plain attribute), let module"
+    " conversions reach all of them (an _apply or to() override that skips a buffer keeps it behind), and"
+    " create tensors inside forward with device=x.device, dtype=x.dtype (or torch.ones_like / new_ones).",
     requires=("forward-failed",),
 )
 def device_transfer(ctx: RunContext) -> Verdict:
