@@ -132,7 +132,8 @@ def test_the_state_dict_repro_shows_the_lost_affine_tensors() -> None:
     assert printed.getvalue() == "same eval output: False\n"
 
 
-@pytest.mark.parametrize("target", ["tests.corpus.grad_mismatch:BatchNorm", "tests.corpus.norm_variance_estimator:BatchNorm"])
+@pytest.mark.parametrize("target", ["tests.corpus.grad_mismatch:BatchNorm",
+                                    "tests.corpus.norm_variance_estimator:BatchNorm"])
 def test_the_gradient_repro_prints_the_input_gradient_error(target: str) -> None:
     """The error is large for the class and about 0 with torch's BatchNorm2d in its place."""
     from bnconform.api import run_check
