@@ -7,6 +7,7 @@ import dataclasses
 import math
 import statistics
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -231,3 +232,77 @@ def test_the_first_step_that_moves_the_running_statistics_is_found_within_four_s
     assert running.first_moving_step(context(nn.BatchNorm2d)) == 1
     assert running.first_moving_step(context(EveryOtherStepBatchNorm)) == 2
     assert running.first_moving_step(context(StaleStatsBatchNorm)) is None
+
+
+class OneMeanPerTwoChannels(nn.BatchNorm2d):
+    """Keeps fewer running-mean values than channels after its first training step."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        self.running_mean = self.running_mean[: x.shape[1] // 2].clone()
+        return y
+
+
+def test_one_update_calls_a_running_mean_of_fewer_than_c_values_unreadable() -> None:
+    update = running.one_update(context(OneMeanPerTwoChannels))
+    assert update.readable is False and math.isnan(update.new_weight)
+
+
+class ChannelMomenta(nn.BatchNorm2d):
+    """Blends each channel with its own momentum: 0.25 in even channels, 0.5 in odd ones."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        before = self.running_mean.clone()
+        y = super().forward(x)
+        with torch.no_grad():
+            moved = self.running_mean - before  # 0.1 of the way to the batch mean
+            momenta = torch.tensor([0.25, 0.5] * x.shape[1], dtype=before.dtype)[: x.shape[1]]
+            self.running_mean.copy_(before + moved / 0.1 * momenta)
+        return y
+
+
+def test_channels_blended_with_different_weights_are_not_one_per_channel_blend() -> None:
+    update = running.one_update(context(ChannelMomenta))
+    assert update.spread == pytest.approx(0.25, abs=1e-6) and not update.per_channel
+
+
+class EmptiedStatistics(nn.BatchNorm2d):
+    """Replaces its running mean with an empty tensor in the first training step."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        self.running_mean = torch.zeros(0)
+        return y
+
+
+def test_the_trace_of_statistics_emptied_in_a_step_ends_before_that_step() -> None:
+    observed = running.trace(context(EmptiedStatistics))
+    assert observed.steps == [0] and len(observed.mean) == 1
+
+
+def test_the_first_update_of_a_cumulative_average_gives_the_batch_all_the_weight() -> None:
+    from bnconform.api import target_from_object
+    from bnconform.construct import Builder
+    from bnconform.context import RunContext, RunSettings
+
+    pinned = RunContext(load_spec("pytorch"), Builder(target_from_object(nn.BatchNorm2d), {"momentum": None}),
+                        RunSettings())  # --init momentum=None
+    assert running.first_step_weight(pinned) == 1.0
+
+
+class NoMeanValues(nn.BatchNorm2d):
+    """A running mean without values from construction on (statistics disabled by hand); forward
+    normalizes with the batch's statistics and leaves the running ones alone."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1) -> None:
+        super().__init__(num_features, eps=eps, momentum=momentum)
+        self.running_mean = torch.zeros(0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(x, None, None, self.weight, self.bias, training=True, eps=self.eps)
+
+
+def test_momentum_none_says_the_running_mean_was_unreadable_before_the_first_step() -> None:
+    ctx = context(NoMeanValues)
+    observed = running.cumulative(ctx)
+    assert observed.error == f"the running mean is not {ctx.channels} readable values before step 1"
