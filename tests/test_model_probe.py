@@ -208,3 +208,17 @@ def test_a_nearest_hypothesis_that_fits_only_within_24_percent_is_not_named_howe
     assert 0.2 < model.relative_error(y, x_hat) < 0.3
     assert model.explain_affine(ctx, x, y, gamma, beta) == model.UNEXPLAINED
     assert model.explain_affine(ctx, x, x_hat + 0.05 * noise, gamma, beta) == "gamma and beta are not applied"
+
+
+def test_an_output_about_as_close_to_two_hypotheses_is_not_named() -> None:
+    """Halfway between the right formula and beta added before scaling (and near a scaled output):
+    each fits within 4%, but none twice as well as the next, so naming one would be a guess."""
+    ctx = context(nn.BatchNorm2d)
+    x = ctx.input_with_stats(ctx.primary_rank, [0.5, -1.0, 2.0], [1.0, 2.0, 0.5], salt=7).double()
+    x_hat, _ = train_forward(ctx.behaviour(), x.cpu(), None)
+    view = [1, -1] + [1] * (x.dim() - 2)
+    gamma = torch.full((ctx.channels,), 1.2, dtype=torch.float64).view(view)
+    beta = torch.full((ctx.channels,), 0.5, dtype=torch.float64).view(view)
+    halfway = (gamma * x_hat + beta + (x_hat + beta) * gamma) / 2
+    assert model.explain_affine(ctx, x, halfway, gamma, beta) == model.UNEXPLAINED
+    assert model.explain_affine(ctx, x, gamma * x_hat + beta, gamma, beta) == ""
