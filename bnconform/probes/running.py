@@ -84,12 +84,17 @@ def first_moving_step(ctx: RunContext) -> int | None:
     rank = ctx.primary_rank
     prep = prepare(ctx, rank, running=(FAR_MEANS, FAR_VARS))
     x = ctx.input_with_stats(rank, BATCH_MEANS, BATCH_STDS, salt=50)
-    far = {"running_mean": per_channel(FAR_MEANS, ctx.channels), "running_var": per_channel(FAR_VARS, ctx.channels)}
+    mean, var_b = batch_statistics(x.double().cpu(), ctx.spec.axes_for_rank(rank), "biased")
+    # (start, where a full step would take it): a move is a weight above MOVED, as in one_update,
+    # so float32 rounding of the far values is not read as a step that moved them.
+    blends = {"running_mean": (per_channel(FAR_MEANS, ctx.channels), mean.reshape(-1)),
+              "running_var": (per_channel(FAR_VARS, ctx.channels), var_b.reshape(-1))}
     for step in range(1, LATER_STEPS + 1):
         forward(ctx, prep.module, x)
-        for role, start in far.items():
+        for role, (start, target) in blends.items():
             now = read(prep.discovery, prep.module, role)
-            if now is not None and now.numel() == start.numel() and bool(((now - start).abs() > MOVED).any()):
+            if now is not None and now.numel() == start.numel() and bool(
+                    ((now - start).abs() > MOVED * (target - start).abs()).any()):
                 return step
     return None
 
