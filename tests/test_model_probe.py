@@ -4,6 +4,7 @@ gradient references, and state_dict comparison by torch's own loading rules (iss
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 import pytest
 import torch
@@ -194,15 +195,20 @@ def test_a_hypothesis_is_still_named_when_the_class_s_variance_estimator_differs
     assert explained(ctx, lambda x, g, b: formula(x * (3 / 4) ** 0.5, g, b)) == name
 
 
-def test_a_nearest_hypothesis_that_fits_only_within_24_percent_is_not_named_however_far_the_rest() -> None:
-    """The fit limit (20%) holds on its own: x_hat plus noise is 24% from "not applied" and far
-    from every other formula (gamma 3, beta 2), and is still no common mistake."""
+def affine_case(gamma: float, beta: float) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ctx, x, the spec's x_hat, gamma, beta): one gamma and one beta in every channel."""
     ctx = context(nn.BatchNorm2d)
     x = ctx.input_with_stats(ctx.primary_rank, [0.5, -1.0, 2.0], [1.0, 2.0, 0.5], salt=7).double()
     x_hat, _ = train_forward(ctx.behaviour(), x.cpu(), None)
     view = [1, -1] + [1] * (x.dim() - 2)
-    gamma = torch.full((ctx.channels,), 3.0, dtype=torch.float64).view(view)
-    beta = torch.full((ctx.channels,), 2.0, dtype=torch.float64).view(view)
+    full = [torch.full((ctx.channels,), v, dtype=torch.float64).view(view) for v in (gamma, beta)]
+    return ctx, x, x_hat, full[0], full[1]
+
+
+def test_a_nearest_hypothesis_that_fits_only_within_24_percent_is_not_named_however_far_the_rest() -> None:
+    """The fit limit (20%) holds on its own: x_hat plus noise is 24% from "not applied" and far
+    from every other formula (gamma 3, beta 2), and is still no common mistake."""
+    ctx, x, x_hat, gamma, beta = affine_case(3.0, 2.0)
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     y = x_hat + 0.2 * noise
     assert 0.2 < model.relative_error(y, x_hat) < 0.3
@@ -213,12 +219,7 @@ def test_a_nearest_hypothesis_that_fits_only_within_24_percent_is_not_named_howe
 def test_an_output_about_as_close_to_two_hypotheses_is_not_named() -> None:
     """Halfway between the right formula and beta added before scaling (and near a scaled output):
     each fits within 4%, but none twice as well as the next, so naming one would be a guess."""
-    ctx = context(nn.BatchNorm2d)
-    x = ctx.input_with_stats(ctx.primary_rank, [0.5, -1.0, 2.0], [1.0, 2.0, 0.5], salt=7).double()
-    x_hat, _ = train_forward(ctx.behaviour(), x.cpu(), None)
-    view = [1, -1] + [1] * (x.dim() - 2)
-    gamma = torch.full((ctx.channels,), 1.2, dtype=torch.float64).view(view)
-    beta = torch.full((ctx.channels,), 0.5, dtype=torch.float64).view(view)
+    ctx, x, x_hat, gamma, beta = affine_case(1.2, 0.5)
     halfway = (gamma * x_hat + beta + (x_hat + beta) * gamma) / 2
     assert model.explain_affine(ctx, x, halfway, gamma, beta) == model.UNEXPLAINED
     assert model.explain_affine(ctx, x, gamma * x_hat + beta, gamma, beta) == ""
