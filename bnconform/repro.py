@@ -35,6 +35,16 @@ def axes_expr(ctx: RunContext) -> str:
     return repr(ctx.spec.axes_for_rank(ctx.primary_rank))
 
 
+def spec_batch_norm(ctx: RunContext, x: str, weight: str = "", bias: str = "") -> str:
+    """F.batch_norm of the expression `x` in training mode on the spec's channel axis, with its eps
+    (and `weight`/`bias` expressions when given): the spec's training output, as repro text."""
+    affine = f", {weight or 'None'}, {bias or 'None'}" if weight or bias else ""
+    channels_last = ctx.spec.channel_axis == -1
+    source = f"{x}.movedim(-1, 1)" if channels_last else x
+    call = f"torch.nn.functional.batch_norm({source}, None, None{affine}, training=True, eps={ctx.spec.eps!r})"
+    return f"{call}.movedim(1, -1)" if channels_last else call
+
+
 def attr(ctx: RunContext, role: str, fallback: str) -> str:
     """`bn.<name>` of a discovered tensor, so snippets use the user's own attribute names."""
     from bnconform.probes.basics import found_tensors

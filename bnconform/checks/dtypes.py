@@ -15,7 +15,7 @@ from bnconform.findings import Severity
 from bnconform.probes import devices, dtypes
 from bnconform.probes import gradcheck as gradcheck_probes
 from bnconform.registry import Verdict, check, failed, passed, skipped
-from bnconform.repro import attr, snippet
+from bnconform.repro import attr, snippet, spec_batch_norm
 
 
 def dtype_devices(ctx: RunContext) -> list[str]:
@@ -38,10 +38,7 @@ def dtype_repro(ctx: RunContext, std: float) -> str:
 
 def reference_output(ctx: RunContext) -> str:
     """The spec's training output of x in float64, channel axis and eps included."""
-    if ctx.spec.channel_axis == -1:
-        return (f"torch.nn.functional.batch_norm(x.double().movedim(-1, 1), None, None, training=True,"
-                f" eps={ctx.spec.eps!r}).movedim(1, -1)")
-    return f"torch.nn.functional.batch_norm(x.double(), None, None, training=True, eps={ctx.spec.eps!r})"
+    return spec_batch_norm(ctx, "x.double()")
 
 
 @dataclass(frozen=True)

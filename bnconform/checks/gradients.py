@@ -5,7 +5,7 @@ from __future__ import annotations
 from bnconform.context import RunContext
 from bnconform.probes import model
 from bnconform.registry import Verdict, check, failed, passed
-from bnconform.repro import attr, snippet
+from bnconform.repro import attr, snippet, spec_batch_norm
 
 
 @check(
@@ -50,16 +50,12 @@ def grad_mismatch(ctx: RunContext) -> Verdict:
 
 
 def reference_forward(ctx: RunContext, x: str) -> str:
-    """F.batch_norm of `x` in training mode with the module's own gamma and beta (where found), on
-    the spec's channel axis and with its eps."""
+    """The spec's training output of `x` with the module's own gamma and beta (where found)."""
     from bnconform.checks.output import found_role
 
     gamma, beta = (f"{attr(ctx, role, role)}.detach().reshape(-1)" if found_role(ctx, role) else "None"
                    for role in ("weight", "bias"))
-    if ctx.spec.channel_axis == -1:
-        return (f"torch.nn.functional.batch_norm({x}.movedim(-1, 1), None, None, {gamma}, {beta}, training=True,"
-                f" eps={ctx.spec.eps!r}).movedim(1, -1)")
-    return f"torch.nn.functional.batch_norm({x}, None, None, {gamma}, {beta}, training=True, eps={ctx.spec.eps!r})"
+    return spec_batch_norm(ctx, x, gamma, beta)
 
 
 def explaining_codes(ctx: RunContext) -> tuple[str, ...]:
