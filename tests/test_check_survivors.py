@@ -19,6 +19,7 @@ from bnconform.checks import running as running_checks
 from bnconform.findings import Severity
 from bnconform.spec import load_spec
 from tests._contexts import context, measured
+from tests.wild import stats as wild_stats
 
 
 class OddInitialMean(nn.BatchNorm1d):
@@ -745,6 +746,8 @@ def test_the_old_weight_note_needs_the_spec_to_give_the_old_statistics_most_of_t
     ("inside-sqrt", 0.1, "the module adds 0.1 to the running variance in eval mode", "# 1.225 where eval adds eps=0.5"),
     ("outside-sqrt", 0.1, "the module adds 0.1 to the running variance in eval mode", "# 1.5 where eval adds eps=0.5"),
     ("inside-sqrt", 3e-17, "the module adds 0 to the running variance in eval mode", "# 1.225 where eval adds eps=0.5"),
+    ("inside-sqrt", -0.5, "the module adds -0.5 to the running variance in eval mode",
+     "# 1.225 where eval adds eps=0.5"),
 ])
 def test_an_eval_mode_eps_other_than_the_one_given_is_eps_ignored(placement: str, used: float, message: str,
                                                                     comment: str) -> None:
@@ -756,6 +759,10 @@ def test_an_eval_mode_eps_other_than_the_one_given_is_eps_ignored(placement: str
     verdict = normalization.eval_eps_verdict(ctx, obs)
     assert verdict.status == "failed" and message in verdict.message
     assert verdict.repro.endswith(comment)
+    # Only an eval eps of 0 or less can divide by 0: that alone is said, and is an error
+    divides = used <= 1e-12
+    assert verdict.message.endswith(": a channel whose running variance reaches 0 divides by 0 in eval") is divides
+    assert verdict.severity == (Severity.ERROR if divides else None)
 
 
 def test_an_eval_mode_eps_within_0_02_of_the_one_given_passes() -> None:
@@ -850,3 +857,56 @@ def test_a_default_weight_of_one_minus_the_spec_s_passes_only_when_the_formula_f
     assert verdict.status == status
     if status == "skipped":
         assert verdict.reason.startswith("the default gives the new batch weight 0.9, 1 - the spec's 0.1")
+
+
+class EveryThirdStepBatchNorm(nn.BatchNorm1d):
+    """Blends the batch into its running statistics on every third training step only."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        self.num_batches_tracked.add_(1)
+        update = int(self.num_batches_tracked) % 3 == 0
+        running = (self.running_mean, self.running_var) if update else (None, None)
+        return nn.functional.batch_norm(x, *running, self.weight, self.bias, True, self.momentum, self.eps)
+
+
+def test_a_class_moving_on_step_three_gets_a_repro_of_three_steps(capsys: pytest.CaptureFixture[str]) -> None:
+    verdict = running_checks.running_stats_not_updated(context(EveryThirdStepBatchNorm))
+    assert verdict.message.endswith("they first moved on step 3 of the same batch"), verdict.message
+    exec(compile(verdict.repro, "<repro>", "exec"), {})  # noqa: S102 - our own snippet
+    assert capsys.readouterr().out.splitlines() == [
+        "step 1 moved: False", "step 2 moved: False", "step 3 moved: True"]
+
+
+def test_a_first_move_the_momentum_probe_did_not_see_is_not_reported_as_a_skipped_step() -> None:
+    from bnconform.probes import running
+
+    ctx = context(wild_stats.StaleStatsBatchNorm)
+    measured(ctx, running.first_moving_step, value=1)  # one element moved a little, no weight above MOVED
+    verdict = running_checks.running_stats_not_updated(ctx)
+    assert (verdict.status, verdict.message) == ("failed", "The running mean did not move after a training step")
+
+
+@pytest.mark.parametrize("spec_name", ["keras", "tf-fused"])
+def test_an_estimator_read_from_a_spec_file_is_compared_by_value(spec_name: str) -> None:
+    # The spec file's string is not the probe's literal object: an identity test would fail
+    # a class that stores the very estimator the spec names.
+    spec = load_spec(spec_name)
+    estimator = "biased" if spec.running_var_estimator == "biased" else "unbiased"
+
+    class SpecEstimatorBatchNorm(nn.BatchNorm1d):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if not self.training:
+                return super().forward(x)
+            axes = tuple(range(x.dim() - 1))  # channels last, as both specs lay them out
+            mean, var = x.mean(axes), x.var(axes, unbiased=False)
+            with torch.no_grad():
+                n = x.numel() // x.shape[-1]
+                stored = var * n / (n - 1) if estimator == "unbiased" else var
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(stored, self.momentum)
+            return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+    verdict = running_checks.running_var_estimator(context(SpecEstimatorBatchNorm, spec))
+    assert verdict.status == "passed", verdict

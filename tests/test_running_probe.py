@@ -234,6 +234,41 @@ def test_the_first_step_that_moves_the_running_statistics_is_found_within_four_s
     assert running.first_moving_step(context(StaleStatsBatchNorm)) is None
 
 
+def every_nth_step(n: int) -> type[nn.BatchNorm2d]:
+    class EveryNthStepBatchNorm(nn.BatchNorm2d):
+        """Blends the batch into its running statistics on every n-th training step only."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if not self.training:
+                return super().forward(x)
+            self.num_batches_tracked.add_(1)
+            update = int(self.num_batches_tracked) % n == 0
+            stats = (self.running_mean, self.running_var) if update else (None, None)
+            return F.batch_norm(x, *stats, self.weight, self.bias, True, self.momentum, self.eps)
+
+    return EveryNthStepBatchNorm
+
+
+@pytest.mark.parametrize(("n", "found"), [(3, 3), (4, 4), (5, None)])
+def test_a_first_move_is_looked_for_in_four_steps_and_no_more(n: int, found: int | None) -> None:
+    assert running.first_moving_step(context(every_nth_step(n))) == found
+
+
+class UlpDriftBatchNorm(nn.BatchNorm2d):
+    """Never blends the batch in, but its running statistics drift by one float32 ulp a training
+    step (a rewrite done in another order, say): they change by rounding only."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            for stat in (self.running_mean, self.running_var):
+                stat.copy_(torch.nextafter(stat, stat + 1))
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+def test_float32_rounding_of_the_running_statistics_is_not_a_move() -> None:
+    assert running.first_moving_step(context(UlpDriftBatchNorm)) is None
+
+
 class OneMeanPerTwoChannels(nn.BatchNorm2d):
     """Keeps fewer running-mean values than channels after its first training step."""
 
@@ -246,6 +281,20 @@ class OneMeanPerTwoChannels(nn.BatchNorm2d):
 def test_one_update_calls_a_running_mean_of_fewer_than_c_values_unreadable() -> None:
     update = running.one_update(context(OneMeanPerTwoChannels))
     assert update.readable is False and math.isnan(update.new_weight)
+
+
+class TwoMeansPerChannel(nn.BatchNorm2d):
+    """Normalizes with the batch's statistics and stores each channel's batch mean twice in
+    running_mean (2C values); running_var never moves."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.detach().mean((0, 2, 3))
+        self.running_mean = torch.cat([mean, mean])
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+def test_a_running_mean_of_more_than_c_values_is_no_move_of_the_c_it_started_with() -> None:
+    assert running.first_moving_step(context(TwoMeansPerChannel)) is None
 
 
 class ChannelMomenta(nn.BatchNorm2d):
