@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bnconform.render import markdown, terminal
 
 DATA = Path(__file__).parent / "data"
@@ -81,6 +83,21 @@ def test_differing_fingerprint_rows_stand_out() -> None:
     assert any("**0.9**" in row for row in rows)
     same = [line for line in text.splitlines() if "| matches" in line]
     assert same and not any("❌" in line or "**" in line for line in same)
+
+
+@pytest.mark.parametrize(("verdicts", "note"), [
+    (["unknown", "unknown"], "No property could be observed."),
+    (["matches", "unknown", "unknown"], "Every observed property matches the spec; 2 of 3 could not be observed."),
+    (["matches", "matches"], "Every property matches the spec."),
+    (["differs", "unknown"], "1 of 2 properties differ from the spec (marked ❌)."),
+])
+def test_the_fingerprint_note_claims_a_match_only_for_what_was_observed(verdicts: list[str], note: str) -> None:
+    result = sample("failing")
+    rows = [{"key": f"p{i}", "label": f"property {i}", "expected": "x", "observed": "y", "verdict": v}
+            for i, v in enumerate(verdicts)]
+    result["fingerprint"] = {**result["fingerprint"], "rows": rows}
+    text = markdown.render(result)
+    assert text.split("## Fingerprint vs spec\n\n", 1)[1].startswith(note + "\n\n")
 
 
 def test_passed_checks_are_folded() -> None:

@@ -187,6 +187,20 @@ def devices(result: Mapping[str, Any]) -> str:
     return one_line(value)
 
 
+def fingerprint_note(rows: list[Mapping[str, Any]]) -> str:
+    """How the fingerprint compares with the spec, counting only rows that were observed: an
+    unknown row matches nothing."""
+    verdicts = [text(r.get("verdict")) for r in rows]
+    differ, unknown = verdicts.count("differs"), verdicts.count("unknown")
+    if differ:
+        return f"{differ} of {len(rows)} properties differ from the spec (marked ❌)."
+    if unknown == len(rows):
+        return "No property could be observed."
+    if unknown:
+        return f"Every observed property matches the spec; {unknown} of {len(rows)} could not be observed."
+    return "Every property matches the spec."
+
+
 def closest_spec_sentence(result: Mapping[str, Any]) -> str:
     """"Closest shipped convention: the keras spec, except running-var-estimator." The
     fingerprint is compared with every shipped spec and the nearest one is named."""

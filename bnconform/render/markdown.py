@@ -96,9 +96,7 @@ def _fingerprint(result: Mapping[str, Any]) -> str:
         return ""
     body = [_fingerprint_row(r) for r in rows]
     sentence = esc(c.closest_spec_sentence(result))
-    differ = sum(1 for r in rows if c.text(r.get("verdict")) == "differs")
-    note = f"{differ} of {len(rows)} properties differ from the spec (marked ❌)." if differ else \
-        "Every property matches the spec."
+    note = esc(c.fingerprint_note(rows))
     return "## Fingerprint vs spec\n\n" + note + "\n\n" + table(
         ["", "property", "expected", "observed", "verdict"], body, raw={0}) + f"\n\n{sentence}"
 
