@@ -31,6 +31,7 @@ class Verdict:
     reason: str = ""
     severity: Severity | None = None  # overrides the check's default severity
     device: str | None = None  # where the problem shows, when not the run's main device
+    hint: str = ""  # overrides the check's hint: the fix phrased for the spec in use
     details: Mapping[str, Any] = field(default_factory=dict)
     measurements: Mapping[str, Any] = field(default_factory=dict)
 
@@ -53,10 +54,12 @@ def failed(
     details: Mapping[str, Any] | None = None,
     measurements: Mapping[str, Any] | None = None,
     device: str | None = None,
+    hint: str = "",
 ) -> Verdict:
     return Verdict(
         "failed",
         device=device,
+        hint=hint,
         message=message,
         expected=expected,
         observed=observed,

@@ -140,7 +140,7 @@ def from_verdict(ctx: RunContext, spec: CheckSpec, verdict: Verdict, waived: set
                 expected=verdict.expected,
                 observed=verdict.observed,
                 why=spec.why,
-                hint=spec.hint,
+                hint=verdict.hint or spec.hint,
                 repro=verdict.repro,
                 device=ctx.settings.device,
                 details={**impact_details(ctx, spec.code), **verdict.details},

@@ -7,6 +7,7 @@ from bnconform.context import RunContext
 from bnconform.probes import running
 from bnconform.registry import Verdict, check, failed, passed, skipped
 from bnconform.repro import attr, axes_expr, fmt, snippet
+from bnconform.spec import Spec
 
 MOMENTUM_TOL = 1e-3
 UPDATES = ("running-stats-missing",)
@@ -60,8 +61,9 @@ def inverted_statistics(update: running.Update, expected: float) -> list[str]:
     severity="error",
     why="With an inverted momentum the running statistics follow the last batch (weight 0.9 instead of 0.1)"
     " or barely move: eval-mode outputs are noisy or stale while training looks fine.",
-    hint="PyTorch convention: running = (1 - momentum) * running + momentum * batch with momentum=0.1."
-    " A Keras/MXNet value (0.9, 0.99) is the weight of the OLD value: use 1 - value, or flip the formula.",
+    hint="Two conventions exist: PyTorch's running = (1 - momentum) * running + momentum * batch (0.1 weighs the"
+    " NEW batch) and Keras/MXNet/Flax's running = momentum * running + (1 - momentum) * batch (0.9, 0.99 weigh"
+    " the OLD value). Follow the spec's: pass 1 - value, or flip the formula.",
     requires=UPDATES,
 )
 def momentum_inverted(ctx: RunContext) -> Verdict:
@@ -84,6 +86,7 @@ def momentum_inverted(ctx: RunContext) -> Verdict:
                 expected=f"new-batch weight {fmt(expected)}",
                 observed=f"new-batch weight {fmt(observed)} (= 1 - {fmt(expected)}) in {which}",
                 repro=momentum_repro(ctx, **roles),
+                hint=convention_hint(ctx.spec),
                 details={"cause": cause, "construction": label, "statistics": stats,
                          "mean_weight": update.new_weight, "var_weight": update.var_weight},
             )
@@ -135,7 +138,7 @@ def momentum_not_free(ctx: RunContext) -> str:
     severity="warning",
     why="Another default momentum changes how fast the running statistics follow training, so a model"
     " ported with default settings evaluates differently.",
-    hint="Use the spec's default (PyTorch 0.1: the weight of the new batch).",
+    hint="Use the spec's default momentum (Expected gives the weight of the new batch it means).",
     requires=UPDATES,
 )
 def momentum_default(ctx: RunContext) -> Verdict:
@@ -161,7 +164,27 @@ def momentum_default(ctx: RunContext) -> Verdict:
         f" (momentum {ctx.spec.momentum_default:g}, {ctx.spec.momentum_convention})",
         observed=f"new-batch weight {fmt(observed)}",
         repro=momentum_repro(ctx),
+        hint=default_hint(ctx.spec),
     )
+
+
+FORMULAS = {"new-weight": "running = (1 - momentum) * running + momentum * batch",
+            "old-weight": "running = momentum * running + (1 - momentum) * batch"}
+
+
+def convention_hint(spec: Spec) -> str:
+    """momentum-inverted's fix in the convention of the spec in use."""
+    other = ("A Keras/MXNet/Flax value (0.9, 0.99) is the weight of the OLD value"
+             if spec.momentum_convention == "new-weight" else "A PyTorch value (0.1) is the weight of the NEW batch")
+    return (f"The {spec.name} spec's convention: {FORMULAS[spec.momentum_convention]} with"
+            f" momentum={spec.momentum_default:g}. {other}: use 1 - value, or flip the formula.")
+
+
+def default_hint(spec: Spec) -> str:
+    """momentum-default's fix: the spec's default value, and the weight it means."""
+    side = ("the weight of the new batch" if spec.momentum_convention == "new-weight"
+            else f"the weight of the old value (the new batch gets {fmt(spec.new_weight(spec.momentum_default))})")
+    return f"Use the {spec.name} spec's default: momentum={spec.momentum_default:g}, {side}."
 
 
 def formula_inverted(obs: running.MomentumObservation) -> bool:

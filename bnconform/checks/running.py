@@ -11,6 +11,7 @@ from bnconform.findings import Severity
 from bnconform.probes import basics, running
 from bnconform.registry import Verdict, check, failed, passed, skipped
 from bnconform.repro import attr, axes_expr, fmt, snippet
+from bnconform.spec import Spec
 
 
 @check(
@@ -165,6 +166,13 @@ def requiring_grad(ctx: RunContext, roles: list[str]) -> Verdict:
     )
 
 
+def estimator_hint(spec: Spec) -> str:
+    """running-var-estimator's fix with the estimator the spec in use stores."""
+    unbiased = spec.running_var_estimator == "unbiased"
+    return (f"The {spec.name} spec stores the {spec.running_var_estimator} batch variance in running_var: update it"
+            f" with x.var(dim=axes, unbiased={unbiased}) while normalizing with the {spec.norm_variance} variance.")
+
+
 def variance_repro(ctx: RunContext) -> str:
     mean, var = attr(ctx, "running_mean", "running_mean"), attr(ctx, "running_var", "running_var")
     axes = axes_expr(ctx)
@@ -244,7 +252,8 @@ UPDATES = RUNNING
     severity="warning",
     why="PyTorch stores the unbiased variance (n/(n-1)) in running_var while most frameworks store the"
     " biased one; eval outputs then differ most for small batches and feature maps.",
-    hint="PyTorch: update running_var with x.var(dim=axes, unbiased=True) while normalizing with the biased variance.",
+    hint="Store the estimator the spec names (Expected): PyTorch and tf.keras's fused path store the unbiased"
+    " variance (x.var(dim=axes, unbiased=True)), Keras, Flax and most others the biased one (unbiased=False).",
     requires=UPDATES,
 )
 def running_var_estimator(ctx: RunContext) -> Verdict:
@@ -276,6 +285,7 @@ def running_var_estimator(ctx: RunContext) -> Verdict:
         expected=f"{expected} (ratio to the biased variance {spec_ratio}, n={n})",
         observed=f"{observed} (ratio {fmt(update.var_ratio)})",
         repro=variance_repro(ctx),
+        hint=estimator_hint(ctx.spec),
         severity=Severity.WARNING,
         details={"tracks": observed, "ratio": update.var_ratio, "weight": update.var_weight},
     )
