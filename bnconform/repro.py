@@ -45,6 +45,16 @@ def spec_batch_norm(ctx: RunContext, x: str, weight: str = "", bias: str = "") -
     return f"{call}.movedim(1, -1)" if channels_last else call
 
 
+def spec_training_output(ctx: RunContext, x: str) -> str:
+    """The spec's training output of `x` with the module's own gamma and beta (where found), so a
+    difference from bn(x) is the normalization's, not the affine initialization's."""
+    from bnconform.checks.output import found_role
+
+    gamma, beta = (f"{attr(ctx, role, role)}.detach().reshape(-1)" if found_role(ctx, role) else "None"
+                   for role in ("weight", "bias"))
+    return spec_batch_norm(ctx, x, gamma, beta)
+
+
 def attr(ctx: RunContext, role: str, fallback: str) -> str:
     """`bn.<name>` of a discovered tensor, so snippets use the user's own attribute names."""
     from bnconform.probes.basics import found_tensors

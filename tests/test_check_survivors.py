@@ -910,3 +910,15 @@ def test_an_estimator_read_from_a_spec_file_is_compared_by_value(spec_name: str)
 
     verdict = running_checks.running_var_estimator(context(SpecEstimatorBatchNorm, spec))
     assert verdict.status == "passed", verdict
+
+
+@pytest.mark.parametrize("target", ["PerSampleBatchNorm", "PerPositionBatchNorm"])
+def test_the_reduction_axes_repro_shows_the_output_differ_from_the_spec_s(
+        target: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # An InstanceNorm-like output has per-channel mean 0 too: only the spec's output tells them apart
+    verdict = normalization.reduction_axes(context(getattr(wild_stats, target)))
+    assert verdict.status == "failed", verdict
+    exec(compile(verdict.repro, "<repro>", "exec"), {})  # noqa: S102 - our own snippet
+    label, value = capsys.readouterr().out.rsplit(":", 1)
+    assert label == "largest difference from the reference (about 0 when they match)"
+    assert float(value) > 0.1

@@ -254,19 +254,19 @@ def test_a_first_move_is_looked_for_in_four_steps_and_no_more(n: int, found: int
     assert running.first_moving_step(context(every_nth_step(n))) == found
 
 
-class UlpDriftBatchNorm(nn.BatchNorm2d):
-    """Never blends the batch in, but its running statistics drift by one float32 ulp a training
-    step (a rewrite done in another order, say): they change by rounding only."""
+class RoundingDriftBatchNorm(nn.BatchNorm2d):
+    """Never blends the batch in, but its running statistics drift by 1e-7 of their value each
+    training step (a rewrite that rounds, say): far below a weight of MOVED toward the batch."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             for stat in (self.running_mean, self.running_var):
-                stat.copy_(torch.nextafter(stat, stat + 1))
+                stat.mul_(1 + 1e-7)
         return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
 
-def test_float32_rounding_of_the_running_statistics_is_not_a_move() -> None:
-    assert running.first_moving_step(context(UlpDriftBatchNorm)) is None
+def test_rounding_of_the_running_statistics_is_not_a_move() -> None:
+    assert running.first_moving_step(context(RoundingDriftBatchNorm)) is None
 
 
 class OneMeanPerTwoChannels(nn.BatchNorm2d):
@@ -295,6 +295,31 @@ class TwoMeansPerChannel(nn.BatchNorm2d):
 
 def test_a_running_mean_of_more_than_c_values_is_no_move_of_the_c_it_started_with() -> None:
     assert running.first_moving_step(context(TwoMeansPerChannel)) is None
+
+
+class FewerMeansThanChannels(nn.BatchNorm2d):
+    """Normalizes with the batch's statistics and keeps only the first two channels' batch means
+    in running_mean; running_var never moves."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.running_mean = x.detach().mean((0, 2, 3))[:2].clone()
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+def test_a_running_mean_of_fewer_than_c_values_is_no_move_of_the_c_it_started_with() -> None:
+    assert running.first_moving_step(context(FewerMeansThanChannels)) is None
+
+
+class ZeroesItsMean(nn.BatchNorm2d):
+    """Resets running_mean to 0 on every training step; running_var never moves."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.running_mean.zero_()
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+def test_a_running_mean_reset_to_zero_has_moved_by_its_whole_value() -> None:
+    assert running.first_moving_step(context(ZeroesItsMean)) == 1
 
 
 class ChannelMomenta(nn.BatchNorm2d):

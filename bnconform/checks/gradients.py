@@ -5,7 +5,7 @@ from __future__ import annotations
 from bnconform.context import RunContext
 from bnconform.probes import model
 from bnconform.registry import Verdict, check, failed, passed
-from bnconform.repro import attr, snippet, spec_batch_norm
+from bnconform.repro import snippet, spec_training_output
 
 
 @check(
@@ -39,7 +39,7 @@ def grad_mismatch(ctx: RunContext) -> Verdict:
                 "bn.train()",
                 "bn(x).pow(3).sum().backward()",
                 "xr = x.detach().requires_grad_(True)",
-                f"reference = {reference_forward(ctx, 'xr')}  # the spec's training output",
+                f"reference = {spec_training_output(ctx, 'xr')}  # the spec's training output",
                 "reference.pow(3).sum().backward()",
                 "error = ((x.grad - xr.grad).norm() / xr.grad.norm()).item()",
                 "print('relative error of x.grad (about 0 when they match):', error)",
@@ -47,15 +47,6 @@ def grad_mismatch(ctx: RunContext) -> Verdict:
         ),
         details={"explained_by": list(explained_by)},
     )
-
-
-def reference_forward(ctx: RunContext, x: str) -> str:
-    """The spec's training output of `x` with the module's own gamma and beta (where found)."""
-    from bnconform.checks.output import found_role
-
-    gamma, beta = (f"{attr(ctx, role, role)}.detach().reshape(-1)" if found_role(ctx, role) else "None"
-                   for role in ("weight", "bias"))
-    return spec_batch_norm(ctx, x, gamma, beta)
 
 
 def explaining_codes(ctx: RunContext) -> tuple[str, ...]:

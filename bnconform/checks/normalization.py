@@ -8,7 +8,7 @@ from bnconform.context import RunContext
 from bnconform.findings import Severity
 from bnconform.probes import basics, statistics
 from bnconform.registry import Verdict, check, failed, passed, skipped
-from bnconform.repro import attr, axes_expr, fmt, snippet
+from bnconform.repro import attr, axes_expr, fmt, snippet, spec_training_output
 
 FORWARD = ("forward-failed",)
 
@@ -68,8 +68,11 @@ def reduction_axes(ctx: RunContext) -> Verdict:
             [
                 "bn.train()",
                 "y = bn(x)",
-                f"print('per-channel mean of y (should be ~0):', y.mean(dim={axes_expr(ctx)}))",
+                f"reference = {spec_training_output(ctx, 'x')}  # statistics over the spec's axes",
+                "print('largest difference from the reference (about 0 when they match):',"
+                " (y - reference).abs().max().item())",
             ],
+            ctx.shape(s.rank),
         ),
         details={"observed_axes": {str(w.rank): list(w.axes) if w.axes else None for w in wrong}},
     )
