@@ -181,12 +181,20 @@ class Builder:
 
     def _check_required(self) -> None:
         missing = self._unfilled(set(self._roles.values()))
-        if missing:
-            name = missing[0]
+        if not missing:
+            return
+        name = missing[0]
+        kind = _object_kind(self._params[name].annotation)
+        if kind:  # --init gives Python literals only: no value of it can build this argument
             raise ConstructionError(
-                f"cannot build {self.target.text}: required parameter {name!r} has no known "
-                f"meaning; pass it with --init {name}=VALUE"
+                f"cannot build {self.target.text}: required parameter {name!r} takes a {kind}, which"
+                f" --init (Python literals) cannot give; check a factory instead, e.g."
+                f" def make_bn(num_features): return {self.target.text.rpartition(':')[2]}(...)"
             )
+        raise ConstructionError(
+            f"cannot build {self.target.text}: required parameter {name!r} has no known "
+            f"meaning; pass it with --init {name}=VALUE"
+        )
 
     def pinned(self, role: str) -> Any:
         """The value --init gave the parameter that plays `role`, or DEFAULT when none did."""
@@ -259,3 +267,17 @@ def _source(value: Any) -> str:
     if isinstance(value, torch.device):
         return repr(str(value))
     return repr(value)
+
+
+_LITERAL_TYPES = {"int", "float", "str", "bool", "bytes", "list", "tuple", "dict", "set", "None", "complex"}
+
+
+def _object_kind(annotation: Any) -> str:
+    """The name of the type a parameter is annotated with when no Python literal is one (a
+    config dataclass, a module); "" for literal types, unions of them, or no annotation."""
+    if annotation is inspect.Parameter.empty:
+        return ""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    if not text or not text.isidentifier() or text in _LITERAL_TYPES:
+        return ""
+    return text

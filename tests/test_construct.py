@@ -110,6 +110,41 @@ def test_required_unknown_parameter_suggests_init() -> None:
     assert "--init groups=VALUE" in message and "GroupedBN" in message
 
 
+@pytest.mark.parametrize("annotation", ["NormConfig", '"NormConfig"'])
+def test_a_required_config_object_points_to_a_factory_not_to_init(tmp_path: Path, annotation: str) -> None:
+    # --init takes Python literals: "pass it with --init cfg=VALUE" would be a dead end
+    (tmp_path / "configured.py").write_text(textwrap.dedent(f"""
+        from dataclasses import dataclass
+        from torch import nn
+
+        @dataclass
+        class NormConfig:
+            channels: int
+
+        class ConfiguredBN(nn.BatchNorm2d):
+            def __init__(self, cfg: {annotation}):
+                super().__init__(cfg.channels)
+    """))
+    with pytest.raises(ConstructionError) as info:
+        Builder(load_target(f"{tmp_path / 'configured.py'}:ConfiguredBN"))
+    assert str(info.value).endswith(
+        "required parameter 'cfg' takes a NormConfig, which --init (Python literals) cannot give; check a factory"
+        " instead, e.g. def make_bn(num_features): return ConfiguredBN(...)")
+
+
+@pytest.mark.parametrize("annotation", ["int", "float | None", "'str'"])
+def test_a_required_literal_parameter_still_suggests_init(tmp_path: Path, annotation: str) -> None:
+    (tmp_path / "literal.py").write_text(textwrap.dedent(f"""
+        from torch import nn
+
+        class LiteralBN(nn.BatchNorm2d):
+            def __init__(self, num_features: int, groups: {annotation}):
+                super().__init__(num_features)
+    """))
+    with pytest.raises(ConstructionError, match="pass it with --init groups=VALUE"):
+        Builder(load_target(f"{tmp_path / 'literal.py'}:LiteralBN"))
+
+
 def test_init_fills_required_parameter() -> None:
     b = builder("GroupedBN", {"groups": 2})
     assert b.build(4).groups == 2

@@ -4,6 +4,7 @@ outputs built with known statistics and on one-bug corpus classes (issue 13)."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 
@@ -440,3 +441,77 @@ class EvalWithNoise(nn.BatchNorm2d):
 
 def test_no_eps_is_read_from_an_eval_output_that_is_not_affine_in_the_input() -> None:
     assert math.isnan(statistics.eval_eps(context(EvalWithNoise), "inside-sqrt"))
+
+
+class EpsRule(nn.BatchNorm2d):
+    """Normalizes with the batch statistics, adding eps_used(eps) inside the square root in
+    training and in eval."""
+
+    def eps_used(self, eps: float) -> float:
+        return eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training, 0.1, self.eps_used(self.eps))
+
+
+def eps_rule(rule: object) -> type[EpsRule]:
+    return type("RuleEpsBatchNorm", (EpsRule,), {"eps_used": lambda self, eps: rule(eps)})
+
+
+@pytest.mark.parametrize(("rule", "placement", "inside"), [
+    (lambda eps: 1.0, "ignored", 1.0),        # hard-coded 1.0: more than some channels' variance
+    (lambda eps: 0.25, "other", 0.25),        # hard-coded at the second request: cannot be told apart
+    (lambda eps: eps / 5, "other", 0.1),      # follows the request, scaled: 0.1 then 0.05
+    (lambda eps: eps / 2, "other", 0.25),     # follows the request, scaled: 0.25 then 0.125
+])
+def test_a_large_eps_is_ignored_only_when_a_second_request_adds_it_again(rule, placement: str,
+                                                                        inside: float) -> None:
+    found, measured = statistics.explicit_eps(context(eps_rule(rule)), 4, "biased")
+    assert found == placement and measured == pytest.approx(inside, abs=1e-6)
+
+
+def test_an_eps_scaled_up_is_another_eps_not_an_ignored_one() -> None:
+    found, measured = statistics.explicit_eps(context(eps_rule(lambda eps: eps * 1.8)), 4, "biased")
+    assert (found, round(measured, 6)) == ("other", 0.9)
+
+
+class EvalEpsPerChannel(nn.BatchNorm2d):
+    """Eval adds eps times factors[c] in channel c: no one eps."""
+
+    factors: torch.Tensor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return super().forward(x)
+        view = [1, -1] + [1] * (x.dim() - 2)
+        eps = self.eps * self.factors[: x.shape[1]].to(x.dtype)
+        denominator = (self.running_var + eps).sqrt().view(view)
+        return (x - self.running_mean.view(view)) / denominator * self.weight.view(view) + self.bias.view(view)
+
+
+@pytest.mark.parametrize("factors", [
+    torch.arange(1.0, 9.0),              # multiples of one eps
+    1 + 0.01 * torch.arange(0.0, 8.0),   # within 4% of each other
+])
+def test_an_eval_eps_that_differs_by_channel_is_not_read_as_one_eps(factors: torch.Tensor) -> None:
+    cls = type("PerChannelEvalEps", (EvalEpsPerChannel,), {"factors": factors})
+    assert math.isnan(statistics.eval_eps(context(cls), "inside-sqrt"))
+
+
+class OutsideEps(nn.BatchNorm2d):
+    """Adds its eps outside the square root, with two-pass statistics."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        view = [1, -1] + [1] * (x.dim() - 2)
+        axes = [0] + list(range(2, x.dim()))
+        mean = x.mean(axes, keepdim=True)
+        std = (x - mean).pow(2).mean(axes, keepdim=True).sqrt()
+        return (x - mean) / (std + self.eps) * self.weight.view(view) + self.bias.view(view)
+
+
+def test_stability_reads_an_outside_placement_named_by_a_spec_file_string() -> None:
+    # A placement read from a spec file is an equal string, not the probe's own literal object
+    placement = "".join(["outside", "-sqrt"])
+    ctx = context(functools.partial(OutsideEps, eps=0.5))
+    assert statistics.stability(ctx, "biased", eps=0.5, placement=placement).relative_error < 1e-3
