@@ -198,6 +198,15 @@ def crash_repro(ctx: RunContext, error: UserCodeError) -> str:
         return snippet(ctx, [])
     train = not error.what.startswith("eval")
     body = [f"bn.{'train' if train else 'eval'}()", "y = bn(x)"]
-    if error.kind == "nan":
-        body.append("print('finite:', torch.isfinite(y).all())")
+    if "requires grad" in error.detail:  # torch's in-place-on-a-leaf error: only an input that requires grad shows it
+        body.insert(0, "x.requires_grad_(True)")
+    body += CRASH_SHOWN.get(error.kind, [])
     return snippet(ctx, body)
+
+
+# What a repro prints so that the failure shows where bn(x) itself does not raise.
+CRASH_SHOWN = {
+    "nan": ["print('finite:', torch.isfinite(y).all())"],
+    "type": ["print('bn(x) returned', type(y).__name__, '(a tensor is expected)')"],
+    "shape": ["print('output shape', tuple(y.shape), 'for input shape', tuple(x.shape))"],
+}

@@ -230,3 +230,34 @@ def test_only_a_blocked_result_is_followed_to_its_root(status: Status) -> None:
     """A check that ran and whose own reason happens to read "blocked by ..." is a root itself."""
     done = {"a": result("a", status, "blocked by b"), "b": result("b", Status.FAILED)}
     assert runner.root_cause("a", done) == "a"
+
+
+class ReturnsTuple(nn.BatchNorm2d):
+    def forward(self, x):  # type: ignore[override]
+        y = super().forward(x)
+        return y, y.mean()
+
+
+class ScalesInPlace(nn.BatchNorm2d):
+    """Writes its (otherwise correct) output into its input."""
+
+    def forward(self, x):  # type: ignore[override]
+        return x.copy_(super().forward(x.detach().clone()))
+
+
+def test_a_wrong_type_crash_repro_prints_what_bn_returned(capsys: pytest.CaptureFixture[str]) -> None:
+    from bnconform.api import run_check
+
+    crash = next(f for f in run_check(f"{__name__}:ReturnsTuple")["findings"] if f["code"] == "forward-failed")
+    assert "returned the wrong type" in crash["message"]
+    exec(compile(crash["repro"], "<repro>", "exec"), {})  # noqa: S102 - our own snippet
+    assert capsys.readouterr().out == "bn(x) returned tuple (a tensor is expected)\n"
+
+
+def test_an_in_place_leaf_crash_repro_gives_the_input_requires_grad() -> None:
+    from bnconform.api import run_check
+
+    result = run_check(f"{__name__}:ScalesInPlace")
+    crash = next(f for f in result["findings"] if f["code"] == "forward-failed" and "requires grad" in f["message"])
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
+        exec(compile(crash["repro"], "<repro>", "exec"), {})  # noqa: S102 - our own snippet
