@@ -36,7 +36,8 @@ def transfer_repro(ctx: RunContext, cuda: bool) -> str:
     " silently compute and return another dtype in mixed precision.",
     hint="Keep every tensor state in nn.Parameter or register_buffer (never a plain attribute), let module"
     " conversions reach all of them (an _apply or to() override that skips a buffer keeps it behind), and"
-    " create tensors inside forward with device=x.device, dtype=x.dtype (or torch.ones_like / new_ones).",
+    " create tensors inside forward with device=x.device, dtype=x.dtype (or torch.ones_like / new_ones); a"
+    " forward that computes in float32 casts its result back to x.dtype.",
     requires=("forward-failed",),
 )
 def device_transfer(ctx: RunContext) -> Verdict:

@@ -123,10 +123,11 @@ def dtype_support(ctx: RunContext) -> Verdict:
     wrong_dtypes = [d for o in outcomes for d in o.dtypes]
     if not ordinary and not beyond and not wrong_dtypes:
         return passed(scales=scales, **measured)
-    problems = ordinary + beyond + wrong_dtypes
+    # A dtype that changes at every scale comes before an overflow at large ones: fix it first.
+    problems = ordinary + wrong_dtypes + beyond
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     first = (ordinary_headline(at_ordinary) if ordinary
-             else "Large activations break low precision: " if beyond else "Outputs or buffers change dtype: ")
+             else "Outputs or buffers change dtype: " if wrong_dtypes else "Large activations break low precision: ")
     breaking = next((r.breaks for r in reports if r.breaks), None)
     return failed(
         first + problems[0] + more,
