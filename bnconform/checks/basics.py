@@ -51,8 +51,9 @@ def forward_failed(ctx: RunContext) -> Verdict:
     why="A BatchNorm that handles (N, C) but not (N, C, L), or (N, C, H, W) and (N, C) but not sequences,"
     " fails on the first model that feeds it the other shape (it raises; nothing goes wrong silently)."
     " Rank-specific layers are fine: BatchNorm2d takes only (N, C, H, W), BatchNorm1d both (N, C) and (N, C, L).",
-    hint="Compute the reduction axes from the input's rank (all axes except the channel axis) instead"
-    " of hard-coding the 2-D and 4-D cases.",
+    hint="Compute the reduction axes from the input's rank (all axes except the channel axis) rather than"
+    " for fixed ranks. A class written for channels-last input, (N, L, C) say, is checked with a spec whose"
+    " channel axis is -1: `bnconform infer` writes one.",
     requires=("forward-failed",),
 )
 def input_rank_unsupported(ctx: RunContext) -> Verdict:
