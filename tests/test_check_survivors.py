@@ -922,3 +922,20 @@ def test_the_reduction_axes_repro_shows_the_output_differ_from_the_spec_s(
     label, value = capsys.readouterr().out.rsplit(":", 1)
     assert label == "largest difference from the reference (about 0 when they match)"
     assert float(value) > 0.1
+
+
+class NormalizesInPlace(nn.BatchNorm1d):
+    """Writes its (correct) output into its input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.copy_(super().forward(x.detach().clone()))
+
+
+def test_an_input_written_by_many_calls_names_six_and_counts_the_rest() -> None:
+    from bnconform.api import run_check
+
+    result = run_check(f"{__name__}:NormalizesInPlace")
+    finding = next(f for f in result["findings"] if f["code"] == "input-modified")
+    calls = list(finding["details"]["calls"])
+    assert len(calls) > 6
+    assert finding["observed"] == f"input changed by: {'; '.join(calls[:6])} (and {len(calls) - 6} more calls)"
