@@ -939,3 +939,23 @@ def test_an_input_written_by_many_calls_names_six_and_counts_the_rest() -> None:
     calls = list(finding["details"]["calls"])
     assert len(calls) > 6
     assert finding["observed"] == f"input changed by: {'; '.join(calls[:6])} (and {len(calls) - 6} more calls)"
+
+
+@pytest.mark.parametrize("count", [1, 5, 6])
+def test_six_calls_or_fewer_are_all_named_and_none_counted(count: int) -> None:
+    from bnconform.probes import inputs as input_probes
+
+    ctx = context(nn.BatchNorm1d)
+    calls = tuple((f"call {i}", "all values changed") for i in range(count))
+    measured(ctx, input_probes.modified_inputs, value=input_probes.InputWrites(calls))
+    verdict = inputs.input_modified(ctx)
+    assert verdict.observed == "input changed by: " + "; ".join(call for call, _ in calls)
+
+
+def test_a_seventh_call_is_counted_not_named() -> None:
+    from bnconform.probes import inputs as input_probes
+
+    ctx = context(nn.BatchNorm1d)
+    calls = tuple((f"call {i}", "all values changed") for i in range(7))
+    measured(ctx, input_probes.modified_inputs, value=input_probes.InputWrites(calls))
+    assert inputs.input_modified(ctx).observed.endswith("call 5 (and 1 more calls)")
