@@ -959,3 +959,16 @@ def test_a_seventh_call_is_counted_not_named() -> None:
     calls = tuple((f"call {i}", "all values changed") for i in range(7))
     measured(ctx, input_probes.modified_inputs, value=input_probes.InputWrites(calls))
     assert inputs.input_modified(ctx).observed.endswith("call 5 (and 1 more calls)")
+
+
+@pytest.mark.parametrize(("axes", "rank", "channel_axis", "described"), [
+    ((1, 2, 3), 4, 1, "over (C, H, W): per sample (LayerNorm-like)"),
+    ((2, 3), 4, 1, "over (H, W): per sample and channel (InstanceNorm-like)"),
+    ((1, 2), 4, -1, "over (H, W): per sample and channel (InstanceNorm-like)"),
+    ((1,), 2, 1, "over (C): per sample (LayerNorm-like)"),
+    ((3,), 4, 1, "over (W): separate statistics per (N, C, H) position"),
+    ((0, 2, 3), 4, 1, "over (N, H, W): per channel"),
+])
+def test_reduction_axes_are_described_by_what_keeps_its_own_statistics(
+        axes: tuple[int, ...], rank: int, channel_axis: int, described: str) -> None:
+    assert normalization.describe_axes(axes, rank, channel_axis) == described

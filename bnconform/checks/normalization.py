@@ -23,8 +23,10 @@ def describe_axes(axes: tuple[int, ...] | None, rank: int, channel_axis: int) ->
         return f"{label}: one mean and variance shared by every channel"
     if kept == [names[channel_axis % rank]]:
         return f"{label}: per channel"
-    if 0 not in axes:
-        return f"{label}: per sample (LayerNorm/InstanceNorm-like)"
+    if kept == [names[0]]:
+        return f"{label}: per sample (LayerNorm-like)"
+    if sorted(kept) == sorted([names[0], names[channel_axis % rank]]):
+        return f"{label}: per sample and channel (InstanceNorm-like)"
     return f"{label}: separate statistics per ({', '.join(kept)}) position"
 
 
