@@ -967,6 +967,7 @@ def test_a_seventh_call_is_counted_not_named() -> None:
     ((1, 2), 4, -1, "over (H, W): per sample and channel (InstanceNorm-like)"),
     ((1,), 2, 1, "over (C): per sample (LayerNorm-like)"),
     ((3,), 4, 1, "over (W): separate statistics per (N, C, H) position"),
+    ((1, 3), 4, 1, "over (C, W): separate statistics per (N, H) position"),
     ((0, 2, 3), 4, 1, "over (N, H, W): per channel"),
 ])
 def test_reduction_axes_are_described_by_what_keeps_its_own_statistics(
