@@ -48,22 +48,25 @@ def spec_batch_norm(ctx: RunContext, x: str, weight: str = "", bias: str = "") -
 def spec_training_output(ctx: RunContext, x: str) -> str:
     """The spec's training output of `x` with the module's own gamma and beta (where found), so a
     difference from bn(x) is the normalization's, not the affine initialization's."""
-    from bnconform.checks.output import found_role
-
-    gamma, beta = (f"{attr(ctx, role, role)}.detach().reshape(-1)" if found_role(ctx, role) else "None"
+    gamma, beta = (f"{name}.detach().reshape(-1)" if (name := found_attr(ctx, role)) else "None"
                    for role in ("weight", "bias"))
     return spec_batch_norm(ctx, x, gamma, beta)
 
 
 def attr(ctx: RunContext, role: str, fallback: str) -> str:
     """`bn.<name>` of a discovered tensor, so snippets use the user's own attribute names."""
+    return found_attr(ctx, role) or f"bn.{fallback}"
+
+
+def found_attr(ctx: RunContext, role: str) -> str | None:
+    """`bn.<name>` of the tensor discovery found for `role`; None when it found none."""
     from bnconform.probes.basics import found_tensors
 
     try:
         found = ctx.probe(found_tensors)
     except Exception:  # noqa: BLE001 - a snippet must never break a report
-        return f"bn.{fallback}"
-    return f"bn.{found.slots[role].name}" if found.has(role) else f"bn.{fallback}"
+        return None
+    return f"bn.{found.slots[role].name}" if found.has(role) else None
 
 
 def fmt(value: float) -> str:
